@@ -42,12 +42,37 @@ class RequestParser {
   // transfer codings (501), bad versions (505) and malformed syntax (400).
   ParseResult parse(std::string_view data, Request* out);
 
+  // Prepares for the next request. The Request from the last kComplete,
+  // de-chunked body included, stays valid until the next parse() call.
   void reset();
 
  private:
+  // Where parsing stands. All positions are offsets into `data`, never
+  // pointers: the caller's buffer may move between calls as it grows.
+  enum class Stage {
+    kRequestLine,   // waiting for the end of the request line
+    kHeaders,       // waiting for the blank line that ends the header block
+    kBody,          // Content-Length body (possibly empty)
+    kChunkSize,     // waiting for a chunk-size line
+    kChunkData,     // copying chunk data into chunked_body_
+    kChunkDataEnd,  // waiting for the CRLF after chunk data
+    kTrailers,      // skipping trailer lines until the final blank line
+  };
+
+  ParseResult scanHead(std::string_view data);
+  ParseResult parseHead(std::string_view head, Request* out, bool first_time);
+  ParseResult parseChunked(std::string_view data);
+
   ParserLimits limits_;
   std::string chunked_body_;  // de-chunked body storage; empty when unused
-  size_t scanned_ = 0;        // bytes already known not to end the header block
+  size_t scanned_ = 0;        // bytes already known not to hold the line end we wait for
+  Stage stage_ = Stage::kRequestLine;
+  size_t pos_ = 0;             // start of the line (or chunk data) being parsed
+  size_t headers_start_ = 0;   // first byte after the request line
+  size_t body_start_ = 0;      // first byte after the header block
+  size_t body_length_ = 0;     // Content-Length
+  size_t chunk_left_ = 0;      // bytes of the current chunk not yet copied
+  size_t trailers_start_ = 0;  // first byte after the last-chunk line
 };
 
 }  // namespace herald::http

@@ -1,0 +1,65 @@
+// Lookups on a parsed Request. Linear scans on purpose: a request has a
+// handful of headers and query parameters, so a map would cost more than it saves.
+#include "http/request.h"
+
+namespace herald::http {
+
+namespace {
+
+char toLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (toLower(a[i]) != toLower(b[i])) return false;
+  }
+  return true;
+}
+
+std::string_view trimOws(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+std::string_view Request::header(std::string_view name) const {
+  for (size_t i = 0; i < num_headers; ++i) {
+    if (equalsIgnoreCase(headers[i].name, name)) return headers[i].value;
+  }
+  return {};
+}
+
+bool Request::headerHasToken(std::string_view name, std::string_view token) const {
+  // A list-valued header may be split over several lines (RFC 9110 5.3), so
+  // every occurrence is searched, not only the first.
+  for (size_t i = 0; i < num_headers; ++i) {
+    if (!equalsIgnoreCase(headers[i].name, name)) continue;
+    std::string_view rest = headers[i].value;
+    while (true) {
+      size_t comma = rest.find(',');
+      if (equalsIgnoreCase(trimOws(rest.substr(0, comma)), token)) return true;
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
+std::string_view Request::queryParam(std::string_view name) const {
+  std::string_view rest = query;
+  while (!rest.empty()) {
+    size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    }
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+}  // namespace herald::http
