@@ -63,6 +63,7 @@ class Deflater {
   struct State;
   std::unique_ptr<State> state_;
   bool no_context_takeover_;
+  int window_bits_ = 15;  // zlib's: 9 when 8 was agreed (see deflate.cc)
 };
 
 }  // namespace herald::ws

@@ -37,7 +37,7 @@ size_t encodeFrameHeader(uint8_t* out, Opcode opcode, uint64_t payload_len,
                          bool fin = true, bool rsv1 = false);
 
 // True for a close code a peer may send in a Close frame (1000-1003,
-// 1007-1011, 3000-4999).
+// 1007-1014 (1012-1014 are registered with IANA), 3000-4999).
 bool isValidCloseCode(uint16_t code);
 
 }  // namespace herald::ws

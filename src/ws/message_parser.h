@@ -59,9 +59,24 @@ class MessageParser {
 
  private:
   struct State;
+  struct FrameHeader;
+
+  State& ensureState();
+  size_t compressedLimit() const;
+  int parseHeader(const uint8_t* p, size_t n, FrameHeader* h, uint16_t* error) const;
+  uint16_t consumePayload(uint8_t* p, size_t avail, size_t* consumed,
+                          MessageHandler& handler);
+  uint16_t finishMessage(MessageHandler& handler);
+  uint16_t deliverCompressed(Opcode opcode, std::string_view payload,
+                             MessageHandler& handler);
+  uint16_t handleControl(uint8_t opcode, std::string_view payload,
+                         MessageHandler& handler);
+
   std::unique_ptr<State> state_;  // allocated lazily: null while idle
   size_t max_message_bytes_;
   std::unique_ptr<Inflater> inflater_;
+  uint16_t error_ = 0;   // the close code returned, once failed
+  bool closed_ = false;  // a Close frame was delivered
 };
 
 }  // namespace herald::ws
