@@ -33,6 +33,8 @@ struct Namespace {
   bool join_leave = false;
   uint32_t max_message_bytes = 0;  // 0 = [limits] max_message_bytes
   SchemaRule schema = SchemaRule::kEvent;
+
+  bool operator==(const Namespace&) const = default;
 };
 
 struct Server {
@@ -40,15 +42,21 @@ struct Server {
   uint16_t port = 8000;
   uint32_t workers = 0;  // 0 = number of cores
   double shutdown_timeout = 5.0;  // seconds to flush goodbyes on SIGTERM
+
+  bool operator==(const Server&) const = default;
 };
 
 struct Tls {
   std::string cert_file;
   std::string key_file;
+
+  bool operator==(const Tls&) const = default;
 };
 
 struct Api {
   std::string key;  // empty = the API is disabled (every call gets 401)
+
+  bool operator==(const Api&) const = default;
 };
 
 struct Auth {
@@ -58,6 +66,8 @@ struct Auth {
   std::string audience;
   std::string issuer;
   bool allow_anonymous = false;
+
+  bool operator==(const Auth&) const = default;
 };
 
 struct Limits {
@@ -75,6 +85,8 @@ struct Limits {
   uint32_t max_request_bytes = 1024 * 1024;  // HTTP body (API)
   uint32_t max_header_bytes = 16 * 1024;    // HTTP request line + headers
   uint32_t max_json_depth = 64;
+
+  bool operator==(const Limits&) const = default;
 };
 
 struct Engine {
@@ -82,15 +94,21 @@ struct Engine {
   std::string redis_address = "127.0.0.1:6379";
   uint32_t idempotency_window = 300;  // seconds
   uint32_t max_recovery_events = 1000;
+
+  bool operator==(const Engine&) const = default;
 };
 
 struct Log {
   std::string level = "info";   // debug | info | warn | error
   std::string format = "text";  // text | json
+
+  bool operator==(const Log&) const = default;
 };
 
 struct Testing {
   bool echo = false;
+
+  bool operator==(const Testing&) const = default;
 };
 
 struct Config {
@@ -105,8 +123,12 @@ struct Config {
   Testing testing;
 
   // The namespace for a channel ("chat:lobby" -> "chat"; "news" -> "").
-  // Channels whose namespace is not configured get nullptr.
+  // Channels whose prefix names no configured namespace get the default
+  // namespace (permissive default). Never nullptr after load(); nullptr only
+  // on a Config without a default namespace (not made by load()).
   const Namespace* namespaceFor(std::string_view channel) const;
+
+  bool operator==(const Config&) const = default;
 };
 
 // Flags given on the command line; unset ones do not override.
