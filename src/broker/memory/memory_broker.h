@@ -1,0 +1,61 @@
+// MemoryBroker: the embedded engine. Channel state (offset, epoch, which
+// workers subscribe) lives in memory, in shards guarded by mutexes. A
+// publication is handed to the workers while its shard is locked, so each
+// worker's queue receives every channel's publications in offset order.
+// The lock is taken once per publish, never per delivery. Thread-safe.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "broker/broker.h"
+
+namespace herald::broker {
+
+class MemoryBroker : public Broker {
+ public:
+  MemoryBroker();
+
+  void attach(std::vector<Deliver> workers) override;
+  void publish(const PublishRequest& request,
+               std::function<void(const PublishResult&)> done) override;
+  void subscribe(std::string_view channel, unsigned worker,
+                 std::function<void(const SubscribeResult&)> done) override;
+  void unsubscribe(std::string_view channel, unsigned worker) override;
+  void sweep(int64_t now_ms) override;
+  size_t numChannels() const override { return num_channels_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Channel {
+    uint64_t offset = 0;
+    std::string epoch;
+    uint64_t workers = 0;        // bit i: worker i has subscribers
+    int64_t last_active_ms = 0;  // last publish or subscribe
+    uint32_t ttl_s = 0;          // how long to keep an idle channel
+  };
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::string, Channel, StringHash, std::equal_to<>> channels;
+  };
+  static constexpr size_t kShards = 64;
+
+  Shard& shardFor(std::string_view channel);
+  Channel& channelLocked(Shard& shard, std::string_view channel, int64_t now_ms);
+  std::string newEpoch();
+
+  std::vector<Deliver> workers_;
+  std::array<Shard, kShards> shards_;
+  std::atomic<size_t> num_channels_{0};
+  std::atomic<uint64_t> epoch_counter_{0};
+  const uint64_t epoch_seed_;
+};
+
+}  // namespace herald::broker

@@ -1,0 +1,171 @@
+#include "core/hub.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "core/disconnect.h"
+#include "core/node.h"
+#include "core/session.h"
+#include "net/worker.h"
+#include "protocol/json_writer.h"
+
+namespace herald::core {
+
+namespace {
+std::array<FrameEncoder, static_cast<size_t>(WireFormat::kCount)> g_encoders{};
+}  // namespace
+
+void Hub::setEncoder(WireFormat format, FrameEncoder encoder) {
+  g_encoders[static_cast<size_t>(format)] = encoder;
+}
+
+Hub::Hub(Node& node, net::Worker& worker, metrics::WorkerMetrics& metrics)
+    : node_(node),
+      worker_(worker),
+      index_(worker.index()),
+      metrics_(metrics),
+      command_parser_(node.config().limits.max_message_bytes, node.config().limits.max_json_depth) {}
+
+Hub::~Hub() = default;
+
+void Hub::addSession(Session* session) { sessions_.emplace(session->connectionId(), session); }
+
+void Hub::removeSession(Session* session) {
+  for (const std::string& channel : session->channels()) unsubscribe(session, channel);
+  sessions_.erase(session->connectionId());
+}
+
+Session* Hub::findSession(uint64_t connection_id) {
+  auto it = sessions_.find(connection_id);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+void Hub::subscribe(Session* session, std::string_view channel,
+                    std::function<void(broker::Status, const broker::Position&)> done) {
+  uint64_t conn_id = session->connectionId();
+  node_.broker().subscribe(
+      channel, index_,
+      [this, conn_id, channel = std::string(channel), done = std::move(done)](
+          const broker::SubscribeResult& result) {
+        // The session may have gone while an asynchronous broker answered.
+        Session* s = findSession(conn_id);
+        if (!s) return;
+        if (result.status == broker::Status::kOk) {
+          channels_[channel].subscribers.push_back({s, result.position.offset});
+          metrics_.subscriptions.add(1);
+        }
+        done(result.status, result.position);
+      });
+}
+
+void Hub::unsubscribe(Session* session, std::string_view channel) {
+  auto it = channels_.find(channel);
+  if (it == channels_.end()) return;
+  LocalChannel& local = it->second;
+  auto& subs = local.subscribers;
+  auto pos = std::find_if(subs.begin(), subs.end(),
+                          [session](const Subscriber& s) { return s.session == session; });
+  if (pos == subs.end()) return;
+  metrics_.subscriptions.add(-1);
+  if (delivering_ == &local) {
+    // Removing now would shift entries under the delivery loop.
+    pos->session = nullptr;
+    local.has_holes = true;
+    return;
+  }
+  *pos = subs.back();
+  subs.pop_back();
+  if (subs.empty()) {
+    node_.broker().unsubscribe(channel, index_);
+    channels_.erase(it);
+  }
+}
+
+void Hub::deliver(const broker::PublicationPtr& pub) {
+  auto it = channels_.find(pub->channel);
+  if (it == channels_.end()) return;
+  LocalChannel& local = it->second;
+  std::array<net::Bytes, static_cast<size_t>(WireFormat::kCount)> frames;
+  delivering_ = &local;
+  size_t delivered = 0;
+  // Index loop: a session may unsubscribe (leave a hole) while we deliver.
+  for (size_t i = 0; i < local.subscribers.size(); ++i) {
+    Subscriber& sub = local.subscribers[i];
+    if (!sub.session || pub->offset <= sub.after) continue;
+    auto format = static_cast<size_t>(sub.session->format());
+    if (!frames[format]) frames[format] = encode(static_cast<WireFormat>(format), *pub);
+    sub.session->deliver(frames[format]);
+    ++delivered;
+  }
+  delivering_ = nullptr;
+  metrics_.delivered.inc(delivered);
+  if (local.has_holes) {
+    auto& subs = local.subscribers;
+    subs.erase(std::remove_if(subs.begin(), subs.end(),
+                              [](const Subscriber& s) { return s.session == nullptr; }),
+               subs.end());
+    local.has_holes = false;
+    if (subs.empty()) {
+      node_.broker().unsubscribe(pub->channel, index_);
+      channels_.erase(it);
+    }
+  }
+}
+
+// {"push":{"channel":C,"event":{"eventType":T,"version":V,"timestamp":MS,
+//  "payload":P,"offset":N[,"publisher":{"user":U,"client":C}]}}}
+net::Bytes Hub::encode(WireFormat format, const broker::Publication& pub) {
+  push_json_.clear();
+  protocol::JsonWriter w(&push_json_);
+  w.raw("{\"push\":{\"channel\":").string(pub.channel);
+  w.raw(",\"event\":{\"eventType\":").string(pub.event_type);
+  w.raw(",\"version\":").number(pub.version);
+  w.raw(",\"timestamp\":").number(pub.timestamp_ms);
+  w.raw(",\"payload\":").raw(pub.payload);
+  w.raw(",\"offset\":").number(pub.offset);
+  if (!pub.publisher_client.empty()) {
+    w.raw(",\"publisher\":{\"user\":").string(pub.publisher_user);
+    w.raw(",\"client\":").string(pub.publisher_client).raw('}');
+  }
+  w.raw("}}}");
+  return g_encoders[static_cast<size_t>(format)](push_json_, pub);
+}
+
+std::unordered_map<std::string, uint32_t> Hub::channelCounts(std::string_view pattern) const {
+  std::unordered_map<std::string, uint32_t> counts;
+  std::string pat(pattern);
+  for (const auto& [name, local] : channels_) {
+    if (!pat.empty() && ::fnmatch(pat.c_str(), name.c_str(), 0) != 0) continue;
+    counts[name] = static_cast<uint32_t>(local.subscribers.size());
+  }
+  return counts;
+}
+
+std::vector<std::string> Hub::users() const {
+  std::unordered_set<std::string> seen;
+  for (const auto& [id, session] : sessions_) {
+    if (session->connected()) seen.insert(session->user());
+  }
+  return {seen.begin(), seen.end()};
+}
+
+size_t Hub::disconnectUser(std::string_view user, std::string_view client, uint16_t code,
+                           std::string_view reason) {
+  std::vector<Session*> matches;
+  for (const auto& [id, session] : sessions_) {
+    if (session->connected() && session->user() == user &&
+        (client.empty() || session->client() == client)) {
+      matches.push_back(session);
+    }
+  }
+  for (Session* s : matches) s->disconnect(code, reason);
+  return matches.size();
+}
+
+void Hub::tick(int64_t now_ms) {
+  if (index_ == 0) node_.broker().sweep(now_ms);
+}
+
+}  // namespace herald::core

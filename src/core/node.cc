@@ -1,0 +1,33 @@
+#include "core/node.h"
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include "core/hub.h"
+#include "net/worker.h"
+
+namespace herald::core {
+
+namespace {
+std::string hostName() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "herald";
+  return buf;
+}
+}  // namespace
+
+Node::Node(const config::Config& config, broker::Broker& broker, const auth::Verifier* verifier)
+    : config_(config),
+      broker_(broker),
+      verifier_(verifier),
+      name_(hostName() + ":" + std::to_string(config.server.port)),
+      started_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count()) {}
+
+void Node::postTo(unsigned worker, std::function<void()> fn) {
+  hubs_[worker]->worker().post(std::move(fn));
+}
+
+}  // namespace herald::core

@@ -1,0 +1,75 @@
+// Session: one client of the native protocol, whatever carries it. It holds
+// the client's identity, subscriptions and the rules that apply to it, and
+// turns commands into hub and broker calls and replies. The transport owns
+// the session and tells it about messages, ticks and the end. Runs on one
+// worker's thread only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/transport.h"
+#include "net/bytes.h"
+#include "protocol/command.h"
+
+namespace herald::config {
+struct Namespace;
+}
+
+namespace herald::core {
+
+class Hub;
+
+class Session {
+ public:
+  Session(Hub& hub, Transport& transport, int64_t now_ms);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // One text message: one or more commands separated by '\n'.
+  void onMessage(std::string_view text);
+  // Once a second: the connect deadline, token expiry.
+  void onTick(int64_t now_ms);
+  // Sends the disconnect push and closes the transport with `code`.
+  void disconnect(uint16_t code, std::string_view reason = {});
+
+  // A prepared push from the hub.
+  void deliver(const net::Bytes& frame);
+
+  bool connected() const { return state_ == State::kConnected; }
+  bool closing() const { return state_ == State::kClosing; }
+  uint64_t connectionId() const { return transport_.connectionId(); }
+  const std::string& user() const { return user_; }
+  const std::string& client() const { return client_; }
+  WireFormat format() const { return transport_.format(); }
+  const std::vector<std::string>& channels() const { return channels_; }
+
+ private:
+  enum class State : uint8_t { kAwaitingConnect, kConnected, kClosing };
+
+  void handle(protocol::Command& cmd);
+  void handleConnect(const protocol::Command& cmd);
+  void handleSubscribe(const protocol::Command& cmd);
+  void handleUnsubscribe(const protocol::Command& cmd);
+  void handlePublish(const protocol::Command& cmd);
+  void replyError(uint64_t id, uint16_t code, std::string_view message);
+  void reply(std::string_view json);
+  bool isSubscribed(std::string_view channel) const;
+  // Namespace of a valid channel name; null (after replying 102) otherwise.
+  const config::Namespace* channelNamespace(uint64_t id, std::string_view channel);
+
+  Hub& hub_;
+  Transport& transport_;
+  State state_ = State::kAwaitingConnect;
+  int64_t opened_ms_;
+  int64_t expires_at_s_ = 0;  // token exp; 0 = never
+  std::string client_;
+  std::string user_;
+  std::vector<std::string> channels_;  // subscribed channels
+  protocol::Command command_;          // reused: keeps string capacity
+};
+
+}  // namespace herald::core

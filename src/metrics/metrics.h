@@ -1,0 +1,92 @@
+// Metrics: the counters and gauges of a worker, written only by that
+// worker's thread (relaxed atomics, no read-modify-write, so no cache-line
+// contention on the delivery path) and summed over all workers when
+// /metrics is scraped. Every metric Herald exports is declared here.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace herald::metrics {
+
+// A counter owned by one thread; others may read it.
+class Counter {
+ public:
+  void inc(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+// A gauge owned by one thread (may go down).
+class Gauge {
+ public:
+  void add(int64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  int64_t get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t> v_{0};
+};
+
+enum class Transport : uint8_t { kHttp, kWebSocket, kSse, kCount };
+enum class CommandKind : uint8_t {
+  kConnect, kSubscribe, kUnsubscribe, kPublish, kPresence, kPresenceStats,
+  kHistory, kRefresh, kInvalid, kCount
+};
+// Why input was refused; each gets its own series.
+enum class Rejection : uint8_t {
+  kHttpBadRequest,      // 400 malformed request
+  kHttpTooLarge,        // 413/414/431
+  kHttpTimeout,         // 408: request not completed in time
+  kWsHandshake,         // refused upgrade (400/426)
+  kWsProtocol,          // close 1002
+  kWsInvalidUtf8,       // close 1007
+  kWsTooLarge,          // close 1009
+  kBadCommand,          // error 107 / disconnect 3002
+  kUnknownMethod,       // error 104
+  kPermissionDenied,    // error 103
+  kUnauthorized,        // error 101 / API 401
+  kLimitExceeded,       // error 106 / 111
+  kCount
+};
+
+// Disconnect codes 3000..3011 plus "other" (transport-level closes).
+constexpr size_t kDisconnectCodes = 13;
+
+struct WorkerMetrics {
+  std::array<Gauge, static_cast<size_t>(Transport::kCount)> connections;
+  Counter accepted;
+  std::array<Counter, kDisconnectCodes> disconnects;
+  std::array<Counter, static_cast<size_t>(CommandKind::kCount)> commands_ok;
+  std::array<Counter, static_cast<size_t>(CommandKind::kCount)> commands_error;
+  std::array<Counter, static_cast<size_t>(Rejection::kCount)> rejections;
+  Gauge subscriptions;
+  Counter published;       // events accepted by this worker (API or client)
+  Counter delivered;       // events queued to a subscriber
+  Counter slow_consumers;  // disconnects 3006
+  Counter api_requests;
+  Counter bytes_in;
+  Counter bytes_out;
+
+  void disconnect(uint16_t code) {
+    size_t i = (code >= 3000 && code <= 3011) ? code - 3000 : kDisconnectCodes - 1;
+    disconnects[i].inc();
+  }
+  void reject(Rejection r) { rejections[static_cast<size_t>(r)].inc(); }
+};
+
+// Node-wide figures read at scrape time.
+struct NodeGauges {
+  uint64_t channels = 0;
+  uint64_t uptime_seconds = 0;
+};
+
+// Renders the Prometheus text exposition of all workers' metrics.
+std::string renderPrometheus(const std::vector<const WorkerMetrics*>& workers,
+                             const NodeGauges& node);
+
+}  // namespace herald::metrics

@@ -1,0 +1,103 @@
+// Worker: one thread, one asio::io_context, one SO_REUSEPORT listening socket
+// and the connections it accepted, which never move to another worker. It
+// owns the receive buffer all its connections share and the list of
+// connections to flush at the end of the loop turn. Everything here runs on
+// the worker's thread; other threads talk to it only through post().
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "net/connection.h"
+
+namespace herald::net {
+
+struct WorkerLimits {
+  size_t max_queue_bytes = 4 * 1024 * 1024;
+};
+
+// Makes the first handler of a freshly accepted connection (or returns null
+// to refuse it, e.g. over a connection limit).
+using HandlerFactory =
+    std::function<std::unique_ptr<ConnectionHandler>(Connection&)>;
+
+class Worker {
+ public:
+  Worker(unsigned index, const WorkerLimits& limits);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Opens this worker's listening socket (SO_REUSEPORT, so every worker can
+  // bind the same address). Throws std::system_error on failure.
+  void listen(const asio::ip::tcp::endpoint& endpoint, HandlerFactory factory);
+  void start();  // runs the loop on a new thread
+  void join();
+  // Closes the listener and asks every connection to say goodbye.
+  void beginShutdown();
+  // Stops the loop (connections left are dropped when the worker dies).
+  void stop();
+
+  // Runs fn on this worker's thread.
+  template <typename Fn>
+  void post(Fn&& fn) { asio::post(io_, std::forward<Fn>(fn)); }
+
+  unsigned index() const { return index_; }
+  asio::io_context& io() { return io_; }
+  const WorkerLimits& limits() const { return limits_; }
+  // Readable from any thread.
+  size_t numConnections() const { return num_connections_.load(std::memory_order_relaxed); }
+  // Called on the worker's thread once a second, after the connections' ticks.
+  void setTickHook(std::function<void(int64_t now_ms)> hook) { tick_hook_ = std::move(hook); }
+  uint16_t port() const;
+
+  // Connection internals.
+  char* receiveBuffer() { return receive_buffer_.get(); }
+  static constexpr size_t kReceiveBufferSize = 64 * 1024;
+  void scheduleFlush(std::shared_ptr<Connection> connection);
+  void remove(Connection* connection);
+  int64_t nowMs() const { return now_ms_; }
+
+  // Whether this thread is this worker's loop thread.
+  bool onThisThread() const { return std::this_thread::get_id() == thread_id_; }
+
+ private:
+  void accept();
+  void tick();
+  void flushAll();
+  void updateNow();
+
+  const unsigned index_;
+  const WorkerLimits limits_;
+  asio::io_context io_{1};
+  asio::ip::tcp::acceptor acceptor_{io_};
+  asio::steady_timer tick_timer_{io_};
+  HandlerFactory factory_;
+  std::thread thread_;
+  std::thread::id thread_id_;
+  std::unique_ptr<char[]> receive_buffer_;
+  std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;
+  std::vector<std::shared_ptr<Connection>> dirty_;
+  std::vector<std::shared_ptr<Connection>> flushing_;
+  std::function<void(int64_t)> tick_hook_;
+  std::atomic<size_t> num_connections_{0};
+  bool flush_posted_ = false;
+  bool shutting_down_ = false;
+  uint64_t next_connection_id_ = 1;
+  int64_t now_ms_ = 0;
+};
+
+// Steady-clock milliseconds.
+int64_t steadyNowMs();
+
+}  // namespace herald::net

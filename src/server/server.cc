@@ -1,0 +1,161 @@
+#include "server/server.h"
+
+#include <asio/io_context.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "auth/jwt.h"
+#include "broker/memory/memory_broker.h"
+#include "core/hub.h"
+#include "core/node.h"
+#include "http/http_connection.h"
+#include "log/log.h"
+#include "metrics/metrics.h"
+#include "net/worker.h"
+#include "server/native_endpoint.h"
+#include "server/router.h"
+
+namespace herald::server {
+
+namespace {
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::unique_ptr<auth::Verifier> makeVerifier(const config::Auth& a) {
+  if (a.hmac_secret.empty() && a.public_key_file.empty() && a.jwks_file.empty()) return nullptr;
+  auth::VerifierConfig vc;
+  vc.hmac_secret = a.hmac_secret;
+  if (!a.public_key_file.empty()) vc.public_key_pem = readFile(a.public_key_file);
+  if (!a.jwks_file.empty()) vc.jwks_json = readFile(a.jwks_file);
+  vc.audience = a.audience;
+  vc.issuer = a.issuer;
+  std::string error;
+  auto verifier = auth::Verifier::create(vc, &error);
+  if (!verifier) throw std::runtime_error("[auth]: " + error);
+  return verifier;
+}
+
+}  // namespace
+
+struct Server::Parts {
+  explicit Parts(const config::Config& c) : config(c) {}
+  const config::Config& config;
+  std::unique_ptr<broker::Broker> broker;
+  std::unique_ptr<auth::Verifier> verifier;
+  std::unique_ptr<core::Node> node;
+  std::vector<std::unique_ptr<metrics::WorkerMetrics>> metrics;
+  std::vector<const metrics::WorkerMetrics*> all_metrics;
+  std::vector<std::unique_ptr<core::Hub>> hubs;
+  std::vector<std::unique_ptr<Router>> routers;
+  http::HttpLimits http_limits;
+  // Last, so destroyed first: connections refer to hubs and routers.
+  std::vector<std::unique_ptr<net::Worker>> workers;
+};
+
+Server::Server(const config::Config& config) : parts_(std::make_unique<Parts>(config)) {}
+
+Server::~Server() {
+  if (!parts_) return;
+  for (auto& w : parts_->workers) w->stop();
+  for (auto& w : parts_->workers) w->join();
+}
+
+int Server::run() {
+  Parts& p = *parts_;
+  const config::Config& cfg = p.config;
+  unsigned n = cfg.server.workers ? cfg.server.workers : std::max(1u, std::thread::hardware_concurrency());
+  if (n > 64) throw std::runtime_error("[server] workers: at most 64");
+  if (cfg.engine.type != "memory") {
+    throw std::runtime_error("[engine] type \"" + cfg.engine.type + "\" is not available yet (only \"memory\")");
+  }
+  p.broker = std::make_unique<broker::MemoryBroker>();
+  p.verifier = makeVerifier(cfg.auth);
+  p.node = std::make_unique<core::Node>(cfg, *p.broker, p.verifier.get());
+  core::Hub::setEncoder(core::WireFormat::kWebSocketJson, &NativeEndpoint::encodePush);
+
+  p.http_limits.parser.max_header_bytes = cfg.limits.max_header_bytes;
+  p.http_limits.parser.max_request_line = std::min<size_t>(8 * 1024, cfg.limits.max_header_bytes);
+  p.http_limits.parser.max_body_bytes = cfg.limits.max_request_bytes;
+  p.http_limits.request_timeout_ms = static_cast<int64_t>(cfg.limits.handshake_timeout * 1000);
+
+  net::WorkerLimits wl;
+  wl.max_queue_bytes = cfg.limits.max_queue_bytes;
+  for (unsigned i = 0; i < n; ++i) {
+    p.metrics.push_back(std::make_unique<metrics::WorkerMetrics>());
+    p.all_metrics.push_back(p.metrics.back().get());
+    p.workers.push_back(std::make_unique<net::Worker>(i, wl));
+    p.hubs.push_back(std::make_unique<core::Hub>(*p.node, *p.workers[i], *p.metrics[i]));
+    p.node->addHub(p.hubs[i].get());
+    p.routers.push_back(std::make_unique<Router>(*p.hubs[i], p.all_metrics));
+  }
+
+  std::vector<broker::Broker::Deliver> deliver;
+  for (unsigned i = 0; i < n; ++i) {
+    net::Worker* worker = p.workers[i].get();
+    core::Hub* hub = p.hubs[i].get();
+    deliver.push_back([worker, hub](broker::PublicationPtr pub) {
+      worker->post([hub, pub = std::move(pub)] { hub->deliver(pub); });
+    });
+  }
+  p.broker->attach(std::move(deliver));
+
+  // Worker 0 binds first so that port 0 (any free port) is one port for all.
+  asio::ip::tcp::endpoint endpoint(asio::ip::make_address(cfg.server.address), cfg.server.port);
+  for (unsigned i = 0; i < n; ++i) {
+    net::Worker& worker = *p.workers[i];
+    Router& router = *p.routers[i];
+    metrics::WorkerMetrics& m = *p.metrics[i];
+    const http::HttpLimits& limits = p.http_limits;
+    worker.listen(endpoint, [&router, &m, &limits](net::Connection& c) {
+      m.accepted.inc();
+      return std::make_unique<http::HttpConnection>(c, router, limits, m);
+    });
+    if (i == 0) endpoint.port(worker.port());
+    core::Hub* hub = p.hubs[i].get();
+    worker.setTickHook([hub](int64_t now_ms) { hub->tick(now_ms); });
+  }
+  for (auto& w : p.workers) w->start();
+  for (unsigned i = 0; i < n; ++i) p.workers[i]->post([i] { log::setWorker(static_cast<int>(i)); });
+  spdlog::info("herald {} listening on {}:{} with {} workers, engine {}", HERALD_VERSION,
+               cfg.server.address, endpoint.port(), n, cfg.engine.type);
+
+  asio::io_context main_io;
+  asio::signal_set signals(main_io, SIGINT, SIGTERM);
+  int signal_number = 0;
+  signals.async_wait([&](const std::error_code& ec, int sig) {
+    if (!ec) signal_number = sig;
+  });
+  main_io.run();
+
+  spdlog::info("signal {}: shutting down, telling {} clients", signal_number,
+               [&] { size_t c = 0; for (auto& w : p.workers) c += w->numConnections(); return c; }());
+  for (auto& w : p.workers) {
+    net::Worker* worker = w.get();
+    worker->post([worker] { worker->beginShutdown(); });
+  }
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(static_cast<int64_t>(cfg.server.shutdown_timeout * 1000));
+  while (std::chrono::steady_clock::now() < deadline) {
+    size_t open = 0;
+    for (auto& w : p.workers) open += w->numConnections();
+    if (open == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (auto& w : p.workers) w->stop();
+  for (auto& w : p.workers) w->join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace herald::server
