@@ -83,6 +83,27 @@ void Hub::unsubscribe(Session* session, std::string_view channel) {
   }
 }
 
+void Hub::enqueue(broker::PublicationPtr pub) {
+  bool post;
+  {
+    std::lock_guard lock(inbox_mu_);
+    inbox_.push_back(std::move(pub));
+    post = !drain_posted_;
+    drain_posted_ = true;
+  }
+  if (post) worker_.post([this] { drainInbox(); });
+}
+
+void Hub::drainInbox() {
+  {
+    std::lock_guard lock(inbox_mu_);
+    draining_.swap(inbox_);
+    drain_posted_ = false;
+  }
+  for (const broker::PublicationPtr& pub : draining_) deliver(pub);
+  draining_.clear();
+}
+
 void Hub::deliver(const broker::PublicationPtr& pub) {
   auto it = channels_.find(pub->channel);
   if (it == channels_.end()) return;

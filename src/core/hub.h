@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -58,7 +59,13 @@ class Hub {
                  std::function<void(broker::Status, const broker::Position&)> done);
   void unsubscribe(Session* session, std::string_view channel);
 
-  // A publication from the broker, in offset order per channel.
+  // A publication from the broker, in offset order per channel. Callable
+  // from any thread: publications wait in an inbox that the worker drains
+  // in arrival order, with one wake-up per batch. (asio::post alone would
+  // not do: a handler posted from the worker's own thread is queued apart
+  // from those posted by other threads, so the order between them is lost.)
+  void enqueue(broker::PublicationPtr pub);
+  // Delivers a publication to the local subscribers; worker thread only.
   void deliver(const broker::PublicationPtr& pub);
 
   // For the server API (run through Node::gather).
@@ -86,6 +93,7 @@ class Hub {
   };
 
   net::Bytes encode(WireFormat format, const broker::Publication& pub);
+  void drainInbox();
 
   Node& node_;
   net::Worker& worker_;
@@ -97,6 +105,11 @@ class Hub {
   std::unordered_map<uint64_t, Session*> sessions_;
   std::unordered_map<std::string, LocalChannel, StringHash, std::equal_to<>> channels_;
   const LocalChannel* delivering_ = nullptr;
+
+  std::mutex inbox_mu_;
+  std::vector<broker::PublicationPtr> inbox_;    // guarded by inbox_mu_
+  bool drain_posted_ = false;                    // guarded by inbox_mu_
+  std::vector<broker::PublicationPtr> draining_;  // worker thread only
 };
 
 }  // namespace herald::core

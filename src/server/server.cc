@@ -79,7 +79,7 @@ int Server::run() {
   if (cfg.engine.type != "memory") {
     throw std::runtime_error("[engine] type \"" + cfg.engine.type + "\" is not available yet (only \"memory\")");
   }
-  p.broker = std::make_unique<broker::MemoryBroker>();
+  p.broker = std::make_unique<broker::MemoryBroker>(cfg.engine.idempotency_window);
   p.verifier = makeVerifier(cfg.auth);
   p.node = std::make_unique<core::Node>(cfg, *p.broker, p.verifier.get());
   core::Hub::setEncoder(core::WireFormat::kWebSocketJson, &NativeEndpoint::encodePush);
@@ -102,11 +102,8 @@ int Server::run() {
 
   std::vector<broker::Broker::Deliver> deliver;
   for (unsigned i = 0; i < n; ++i) {
-    net::Worker* worker = p.workers[i].get();
     core::Hub* hub = p.hubs[i].get();
-    deliver.push_back([worker, hub](broker::PublicationPtr pub) {
-      worker->post([hub, pub = std::move(pub)] { hub->deliver(pub); });
-    });
+    deliver.push_back([hub](broker::PublicationPtr pub) { hub->enqueue(std::move(pub)); });
   }
   p.broker->attach(std::move(deliver));
 
