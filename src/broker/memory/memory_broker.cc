@@ -21,7 +21,9 @@ int64_t steadyMs() {
 constexpr uint32_t kMinIdleKeepS = 300;
 }  // namespace
 
-MemoryBroker::MemoryBroker() : epoch_seed_(std::random_device{}()) {}
+MemoryBroker::MemoryBroker(uint32_t idempotency_window_s)
+    : epoch_seed_(std::random_device{}()),
+      idempotency_window_ms_(int64_t{idempotency_window_s} * 1000) {}
 
 void MemoryBroker::attach(std::vector<Deliver> workers) { workers_ = std::move(workers); }
 
@@ -64,18 +66,41 @@ void MemoryBroker::publish(const PublishRequest& request,
   Shard& shard = shardFor(request.channel);
   {
     std::lock_guard lock(shard.mu);
-    Channel& ch = channelLocked(shard, request.channel, steadyMs());
+    int64_t now_ms = steadyMs();
+    Channel& ch = channelLocked(shard, request.channel, now_ms);
     ch.ttl_s = std::max(ch.ttl_s, std::max(request.history_ttl_s, kMinIdleKeepS));
-    pub->offset = ++ch.offset;
-    result.offset = ch.offset;
     result.epoch = ch.epoch;
-    // Handing over under the lock keeps every worker's queue in offset order.
-    PublicationPtr shared = std::move(pub);
-    for (uint64_t mask = ch.workers; mask != 0; mask &= mask - 1) {
-      workers_[static_cast<size_t>(__builtin_ctzll(mask))](shared);
+    Channel::Seen* seen = nullptr;
+    if (!request.idempotency_key.empty()) {
+      auto [it, fresh] = ch.keys.try_emplace(std::string(request.idempotency_key));
+      if (!fresh && it->second.expires_ms > now_ms) {
+        result.offset = it->second.offset;
+        result.duplicate = true;
+      }
+      seen = &it->second;
+    }
+    if (!result.duplicate) {
+      pub->offset = ++ch.offset;
+      result.offset = ch.offset;
+      if (seen) {
+        *seen = {ch.offset, now_ms + idempotency_window_ms_};
+        if (ch.keys.size() >= ch.keys_purge_at) purgeExpiredKeys(ch, now_ms);
+      }
+      // Handing over under the lock keeps every worker's queue in offset order.
+      PublicationPtr shared = std::move(pub);
+      for (uint64_t mask = ch.workers; mask != 0; mask &= mask - 1) {
+        workers_[static_cast<size_t>(__builtin_ctzll(mask))](shared);
+      }
     }
   }
   done(result);
+}
+
+// Amortized: the next purge waits until the map has doubled again, so each
+// publish pays O(1) on average however many keys are live.
+void MemoryBroker::purgeExpiredKeys(Channel& ch, int64_t now_ms) {
+  std::erase_if(ch.keys, [now_ms](const auto& kv) { return kv.second.expires_ms <= now_ms; });
+  ch.keys_purge_at = std::max<size_t>(64, ch.keys.size() * 2);
 }
 
 void MemoryBroker::subscribe(std::string_view channel, unsigned worker,
@@ -105,9 +130,11 @@ void MemoryBroker::sweep(int64_t now_ms) {
   for (Shard& shard : shards_) {
     std::lock_guard lock(shard.mu);
     for (auto it = shard.channels.begin(); it != shard.channels.end();) {
-      const Channel& ch = it->second;
+      Channel& ch = it->second;
+      purgeExpiredKeys(ch, now_ms);
       uint32_t keep_s = std::max(ch.ttl_s, kMinIdleKeepS);
-      if (ch.workers == 0 && now_ms - ch.last_active_ms > int64_t{keep_s} * 1000) {
+      if (ch.workers == 0 && ch.keys.empty() &&
+          now_ms - ch.last_active_ms > int64_t{keep_s} * 1000) {
         it = shard.channels.erase(it);
         num_channels_.fetch_sub(1, std::memory_order_relaxed);
       } else {

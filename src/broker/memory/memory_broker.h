@@ -18,7 +18,9 @@ namespace herald::broker {
 
 class MemoryBroker : public Broker {
  public:
-  MemoryBroker();
+  // A publish that repeats an idempotency key within `idempotency_window_s`
+  // of its first use gets the first offset back and is not delivered again.
+  explicit MemoryBroker(uint32_t idempotency_window_s = 300);
 
   void attach(std::vector<Deliver> workers) override;
   void publish(const PublishRequest& request,
@@ -36,6 +38,13 @@ class MemoryBroker : public Broker {
     uint64_t workers = 0;        // bit i: worker i has subscribers
     int64_t last_active_ms = 0;  // last publish or subscribe
     uint32_t ttl_s = 0;          // how long to keep an idle channel
+    // Idempotency keys seen within the window, with the offset each got.
+    struct Seen {
+      uint64_t offset;
+      int64_t expires_ms;
+    };
+    std::unordered_map<std::string, Seen> keys;
+    size_t keys_purge_at = 64;  // purge expired keys when this many are held
   };
   struct StringHash {
     using is_transparent = void;
@@ -50,12 +59,14 @@ class MemoryBroker : public Broker {
   Shard& shardFor(std::string_view channel);
   Channel& channelLocked(Shard& shard, std::string_view channel, int64_t now_ms);
   std::string newEpoch();
+  void purgeExpiredKeys(Channel& ch, int64_t now_ms);
 
   std::vector<Deliver> workers_;
   std::array<Shard, kShards> shards_;
   std::atomic<size_t> num_channels_{0};
   std::atomic<uint64_t> epoch_counter_{0};
   const uint64_t epoch_seed_;
+  const int64_t idempotency_window_ms_;
 };
 
 }  // namespace herald::broker
