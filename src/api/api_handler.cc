@@ -32,7 +32,9 @@ void fail(const Reply& reply, int code, std::string_view message) {
 }
 
 // Reads an optional string field; false if present with another type.
+// An absent or null key leaves *out empty.
 bool optString(element obj, const char* key, std::string_view* out) {
+  *out = {};
   element v;
   if (obj[key].get(v) != simdjson::SUCCESS || v.is_null()) return true;
   return v.get_string().get(*out) == simdjson::SUCCESS;
