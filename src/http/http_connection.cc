@@ -44,7 +44,10 @@ void HttpConnection::process(char* data, size_t len) {
   while (pos < len && !done_ && !waiting_) {
     Request request;
     ParseResult r = parser_.parse(std::string_view(data + pos, len - pos), &request);
-    if (r.status == ParseStatus::kIncomplete) break;
+    if (r.status == ParseStatus::kIncomplete) {
+      if (parser_.takeContinue()) conn_.send(net::Bytes::copyOf("HTTP/1.1 100 Continue\r\n\r\n"));
+      break;
+    }
     if (r.status == ParseStatus::kError) {
       in_process_ = false;
       fail(r);
@@ -77,7 +80,9 @@ void HttpConnection::fail(const ParseResult& result) {
   log::conn(spdlog::level::debug, conn_.id(), "bad HTTP request from {}: {} {}", conn_.remoteIp(),
             result.http_status, result.reason);
   std::string response;
-  appendJsonError(&response, result.http_status, 107, result.reason, true);
+  // Protocol error codes (DESIGN.md): 111 message too large, 107 bad request.
+  int code = result.http_status == 413 ? 111 : 107;
+  appendJsonError(&response, result.http_status, code, result.reason, true);
   respond(std::move(response), false);
 }
 

@@ -161,6 +161,7 @@ void RequestParser::reset() {
   // deferred). parse() drops it when the next request starts.
   scanned_ = 0;
   stage_ = Stage::kRequestLine;
+  continue_pending_ = false;
   pos_ = 0;
   headers_start_ = 0;
   body_start_ = 0;
@@ -338,6 +339,10 @@ ParseResult RequestParser::parseHead(std::string_view head, Request* out, bool f
 
   if (first_time) {
     pos_ = scanned_ = body_start_;
+    // RFC 9110 10.1.1: a client that sent "Expect: 100-continue" waits for
+    // an interim answer before sending the body.
+    continue_pending_ = http11 && (has_te || length > 0) &&
+                        equalsIgnoreCase(out->header("expect"), "100-continue");
     if (has_te) {
       stage_ = Stage::kChunkSize;
     } else {

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "http/request.h"
 
@@ -46,6 +47,10 @@ class RequestParser {
   // de-chunked body included, stays valid until the next parse() call.
   void reset();
 
+  // True once per request, when its headers asked for "100 Continue" and
+  // its body has not arrived yet: the caller should send the interim reply.
+  bool takeContinue() { return std::exchange(continue_pending_, false); }
+
  private:
   // Where parsing stands. All positions are offsets into `data`, never
   // pointers: the caller's buffer may move between calls as it grows.
@@ -73,6 +78,7 @@ class RequestParser {
   size_t body_length_ = 0;     // Content-Length
   size_t chunk_left_ = 0;      // bytes of the current chunk not yet copied
   size_t trailers_start_ = 0;  // first byte after the last-chunk line
+  bool continue_pending_ = false;
 };
 
 }  // namespace herald::http

@@ -121,6 +121,26 @@ TEST(HttpParser, IncompleteUntilBlankLine) {
             ParseStatus::kComplete);
 }
 
+TEST(HttpParser, ExpectContinueIsReportedOnceWhileTheBodyIsPending) {
+  RequestParser parser({});
+  Request req;
+  std::string head = "POST /api/publish HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     "Content-Length: 2\r\n\r\n";
+  EXPECT_EQ(parser.parse(head, &req).status, ParseStatus::kIncomplete);
+  EXPECT_TRUE(parser.takeContinue());
+  EXPECT_FALSE(parser.takeContinue());
+  EXPECT_EQ(parser.parse(head + "{}", &req).status, ParseStatus::kComplete);
+  EXPECT_EQ(req.body, "{}");
+}
+
+TEST(HttpParser, ExpectContinueIsIgnoredWithoutABody) {
+  RequestParser parser({});
+  Request req;
+  EXPECT_EQ(parser.parse("GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n", &req).status,
+            ParseStatus::kComplete);
+  EXPECT_FALSE(parser.takeContinue());
+}
+
 TEST(HttpParser, HeaderLookupIsCaseInsensitive) {
   std::string in = "GET / HTTP/1.1\r\nHOST: a\r\ncontent-TYPE: text/plain\r\n\r\n";
   RequestParser parser({});
