@@ -32,7 +32,7 @@ constexpr std::string_view kEnvConfigFile = "HERALD_CONFIG";
 constexpr std::string_view kNamespaceSection = "namespace";
 constexpr double kMaxSeconds = 365.0 * 24 * 3600;  // longer is surely a typo
 constexpr double kMaxRate = 1e9;
-constexpr uint32_t kMaxWorkers = 1024;
+constexpr uint32_t kMaxWorkers = 64;  // the broker keeps a 64-bit worker mask per channel
 constexpr uint32_t kMaxJsonDepth = 1024;  // simdjson's own maximum
 
 constexpr std::array<std::string_view, 2> kEngineTypes = {"memory", "redis"};
@@ -524,8 +524,9 @@ void applyTable(const toml::table& table, std::span<const Field> fields,
   std::vector<std::string> known;
   for (const auto& field : fields) known.emplace_back(field.key);
   for (const auto& [key, node] : table) {
+    const std::string_view name = key.str();
     const auto field = std::find_if(fields.begin(), fields.end(),
-                                    [&](const Field& f) { return f.key == key.str(); });
+                                    [name](const Field& f) { return f.key == name; });
     if (field == fields.end()) {
       errors.add("unknown key " + prefix + std::string(key.str()) + " (" +
                      whereIn(path, key.source()) + suggestion(key.str(), known) + ")",
