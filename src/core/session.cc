@@ -201,7 +201,9 @@ void Session::handleSubscribe(const protocol::Command& cmd) {
   channels_.push_back(cmd.channel);
   uint64_t id = cmd.id;
   std::string channel = cmd.channel;
-  hub_.subscribe(this, channel, [this, id, channel](broker::Status status, const broker::Position& pos) {
+  bool wants_recovery = cmd.since.present;
+  hub_.subscribe(this, channel, [this, id, channel, wants_recovery](broker::Status status,
+                                                                    const broker::Position& pos) {
     auto& metrics = hub_.metrics();
     if (status != broker::Status::kOk) {
       channels_.erase(std::find(channels_.begin(), channels_.end(), channel));
@@ -213,7 +215,11 @@ void Session::handleSubscribe(const protocol::Command& cmd) {
     std::string& out = hub_.scratch();
     protocol::JsonWriter w(&out);
     w.raw("{\"id\":").number(id).raw(",\"subscribe\":{\"offset\":").number(pos.offset);
-    w.raw(",\"epoch\":").string(pos.epoch).raw("}}");
+    w.raw(",\"epoch\":").string(pos.epoch);
+    // Without history nothing can be recovered: say so plainly, so the
+    // client reloads its state instead of assuming it missed nothing.
+    if (wants_recovery) w.raw(",\"recovered\":false");
+    w.raw("}}");
     reply(out);
   });
 }
