@@ -1,6 +1,7 @@
 // herald-bench: the load generator for Herald and the servers it is compared
 // with. main() parses a subcommand's flags into a LoadConfig and hands it to
 // runLoad(); `sink` runs the trivial broadcast server used for calibration.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -124,7 +125,8 @@ int fanout(int argc, char** argv) {
   f.add("channels", "1", "channels");
   f.add("subscribers", "1000", "subscribers per channel");
   f.add("payload", "100", "bytes of the JSON payload of each event");
-  f.add("publishers", "0", "publisher connections (0 = 8 for HTTP, 1 for WebSocket; plainws uses one per channel)");
+  f.add("publishers", "0", "publisher connections (0 = auto: HTTP has one request in flight per connection, so as many as "
+        "--window allows (8 to 256; 8 with --rate); 1 for WebSocket; plainws uses one per channel)");
   f.add("publish-via", "auto", "http (POST /api/publish; herald, centrifugo) | ws (publish over WebSocket) | auto (http when --api-key is given)");
   f.add("api-key", "", "X-API-Key for the HTTP API");
   f.add("api-url", "", "publish endpoint [default: http://<url host:port>/api/publish]");
@@ -169,9 +171,13 @@ int fanout(int argc, char** argv) {
   }
   if (c.api_url.path.empty()) c.api_url.path = "/api/publish";
   c.publishers = uint32_t(f.integer("publishers"));
-  if (c.publishers == 0) c.publishers = c.publish_http ? 8 : 1;
   c.rate = f.number("rate");
   c.window = uint32_t(std::max<int64_t>(1, f.integer("window")));
+  if (c.publishers == 0) {
+    // An HTTP connection carries one publish at a time: with fewer
+    // connections than the window, the window could never fill.
+    c.publishers = !c.publish_http ? 1 : c.rate > 0 ? 8 : std::clamp(c.window, 8u, 256u);
+  }
   c.max_events = uint64_t(std::max<int64_t>(0, f.integer("events")));
   c.duration_s = f.number("duration");
   c.warmup_s = f.given("warmup") || c.max_events == 0 ? f.number("warmup") : 0;
