@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <climits>
 
+#include <asio/bind_allocator.hpp>
+
 #include "net/worker.h"
 
 namespace herald::net {
@@ -17,7 +19,7 @@ constexpr size_t kMaxIov = 64;
 constexpr size_t kMaxReadPerTurn = 4 * Worker::kReceiveBufferSize;
 }  // namespace
 
-Connection::Connection(Worker& worker, asio::ip::tcp::socket&& socket, uint64_t id,
+Connection::Connection(Worker& worker, Socket&& socket, uint64_t id,
                        std::string remote_ip, int64_t now_ms)
     : worker_(worker),
       socket_(std::move(socket)),
@@ -143,14 +145,15 @@ void Connection::waitReadable() {
   if (reading_ || state_ == State::kClosed) return;
   reading_ = true;
   socket_.async_wait(asio::socket_base::wait_read,
-                     [self = shared_from_this()](const std::error_code& ec) {
-                       self->reading_ = false;
-                       if (ec) {
-                         if (self->state_ != State::kClosed) self->finishClose();
-                         return;
-                       }
-                       self->onReadable();
-                     });
+                     asio::bind_allocator(SlabAllocator<void>(worker_.waitPool()),
+                                          [self = shared_from_this()](const std::error_code& ec) {
+                                            self->reading_ = false;
+                                            if (ec) {
+                                              if (self->state_ != State::kClosed) self->finishClose();
+                                              return;
+                                            }
+                                            self->onReadable();
+                                          }));
 }
 
 void Connection::onReadable() {

@@ -49,7 +49,12 @@ enum class SendResult : uint8_t {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(Worker& worker, asio::ip::tcp::socket&& socket, uint64_t id,
+  // Bound to the worker's io_context by type: a plain pointer where the
+  // default any_io_executor would add tens of bytes to the socket and to
+  // every pending operation.
+  using Socket = asio::basic_stream_socket<asio::ip::tcp, asio::io_context::executor_type>;
+
+  Connection(Worker& worker, Socket&& socket, uint64_t id,
              std::string remote_ip, int64_t now_ms);
   ~Connection();
 
@@ -97,7 +102,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void halfClose();
 
   Worker& worker_;
-  asio::ip::tcp::socket socket_;
+  Socket socket_;
   const uint64_t id_;
   const std::string remote_ip_;
   const int64_t accepted_ms_;

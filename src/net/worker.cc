@@ -60,7 +60,7 @@ void Worker::updateNow() { now_ms_ = steadyNowMs(); }
 
 void Worker::accept() {
   if (!acceptor_.is_open()) return;
-  acceptor_.async_accept([this](const std::error_code& ec, asio::ip::tcp::socket socket) {
+  acceptor_.async_accept(io_.get_executor(), [this](const std::error_code& ec, Connection::Socket socket) {
     if (ec == asio::error::operation_aborted || shutting_down_) return;
     if (!ec) {
       updateNow();

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "net/connection.h"
+#include "net/slab.h"
 
 namespace herald::net {
 
@@ -64,9 +65,15 @@ class Worker {
   // Connection internals.
   char* receiveBuffer() { return receive_buffer_.get(); }
   static constexpr size_t kReceiveBufferSize = 64 * 1024;
+  // The size of asio's operation for Connection's read wait with asio 1.22
+  // (measured; should another asio make it larger, it comes from operator
+  // new instead, which still works).
+  static constexpr size_t kWaitOpBytes = 96;
   void scheduleFlush(std::shared_ptr<Connection> connection);
   void remove(Connection* connection);
   int64_t nowMs() const { return now_ms_; }
+  // Memory for each connection's pending read wait (see slab.h).
+  SlabPool& waitPool() { return wait_pool_; }
 
   // Whether this thread is this worker's loop thread.
   bool onThisThread() const { return std::this_thread::get_id() == thread_id_; }
@@ -79,6 +86,9 @@ class Worker {
 
   const unsigned index_;
   const WorkerLimits limits_;
+  // Before io_: pending operations are destroyed with the io_context and
+  // give their memory back to the pool.
+  SlabPool wait_pool_{kWaitOpBytes};
   asio::io_context io_{1};
   asio::ip::tcp::acceptor acceptor_{io_};
   asio::steady_timer tick_timer_{io_};
