@@ -45,6 +45,10 @@ class Hub {
   unsigned index() const { return index_; }
   metrics::WorkerMetrics& metrics() { return metrics_; }
   protocol::CommandParser& commandParser() { return command_parser_; }
+  // The command being handled: one per worker, not one per session (that
+  // would cost every idle connection its size). Sessions handle one
+  // command at a time and never from within another's handling.
+  protocol::Command& command() { return command_; }
   // A scratch buffer for building one reply at a time.
   std::string& scratch() { scratch_.clear(); return scratch_; }
 
@@ -100,6 +104,7 @@ class Hub {
   const unsigned index_;
   metrics::WorkerMetrics& metrics_;
   protocol::CommandParser command_parser_;
+  protocol::Command command_;
   std::string scratch_;
   std::string push_json_;
   std::unordered_map<uint64_t, Session*> sessions_;

@@ -43,13 +43,13 @@ int64_t unixNowS() {
 
 // Client ids are random (RFC 4122 version 4 layout): unguessable, unique
 // across workers and nodes without coordination.
-std::string newClientId() {
+void newClientId(char (&out)[36]) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   uint64_t a = rng(), b = rng();
   a = (a & ~0xf000ull) | 0x4000ull;
   b = (b & 0x3fffffffffffffffull) | 0x8000000000000000ull;
-  return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff,
-                     a & 0xffff, b >> 48, b & 0xffffffffffffull);
+  fmt::format_to_n(out, sizeof out, "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32,
+                   (a >> 16) & 0xffff, a & 0xffff, b >> 48, b & 0xffffffffffffull);
 }
 
 }  // namespace
@@ -64,11 +64,12 @@ Session::~Session() { hub_.removeSession(this); }
 void Session::onMessage(std::string_view text) {
   protocol::CommandParser::split(text, [this](std::string_view line) {
     if (state_ == State::kClosing) return;
-    protocol::ParsedCommand parsed = hub_.commandParser().parse(line, &command_);
+    protocol::Command& cmd = hub_.command();
+    protocol::ParsedCommand parsed = hub_.commandParser().parse(line, &cmd);
     auto& m = hub_.metrics();
     switch (parsed.error) {
       case protocol::CommandError::kNone:
-        handle(command_);
+        handle(cmd);
         return;
       case protocol::CommandError::kUnknownMethod:
         m.reject(metrics::Rejection::kUnknownMethod);
@@ -148,15 +149,15 @@ void Session::handleConnect(const protocol::Command& cmd) {
     user_ = claims.sub;
     expires_at_s_ = claims.exp.value_or(0);
   }
-  client_ = newClientId();
+  newClientId(client_);
   state_ = State::kConnected;
-  log::conn(spdlog::level::debug, connectionId(), "connected client {} user \"{}\" from {}", client_,
+  log::conn(spdlog::level::debug, connectionId(), "connected client {} user \"{}\" from {}", client(),
             user_, transport_.remoteIp());
   m.commands_ok[static_cast<size_t>(CommandKind::kConnect)].inc();
 
   std::string& out = hub_.scratch();
   protocol::JsonWriter w(&out);
-  w.raw("{\"id\":").number(cmd.id).raw(",\"connect\":{\"client\":").string(client_);
+  w.raw("{\"id\":").number(cmd.id).raw(",\"connect\":{\"client\":").string(client());
   w.raw(",\"user\":").string(user_);
   if (expires_at_s_ > 0) w.raw(",\"ttl\":").number(std::max<int64_t>(0, expires_at_s_ - unixNowS()));
   w.raw("}}");
@@ -273,7 +274,7 @@ void Session::handlePublish(const protocol::Command& cmd) {
   req.payload = cmd.payload;
   req.idempotency_key = cmd.idempotency_key;
   req.publisher_user = user_;
-  req.publisher_client = client_;
+  req.publisher_client = client();
   req.history_size = ns->history_size;
   req.history_ttl_s = ns->history_ttl;
   uint64_t id = cmd.id;

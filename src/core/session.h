@@ -43,7 +43,8 @@ class Session {
   bool closing() const { return state_ == State::kClosing; }
   uint64_t connectionId() const { return transport_.connectionId(); }
   const std::string& user() const { return user_; }
-  const std::string& client() const { return client_; }
+  // Empty until connected.
+  std::string_view client() const { return {client_, client_[0] ? sizeof client_ : 0}; }
   WireFormat format() const { return transport_.format(); }
   const std::vector<std::string>& channels() const { return channels_; }
 
@@ -66,10 +67,9 @@ class Session {
   State state_ = State::kAwaitingConnect;
   int64_t opened_ms_;
   int64_t expires_at_s_ = 0;  // token exp; 0 = never
-  std::string client_;
+  char client_[36] = {};  // the client id, a UUID: inline, not a heap string
   std::string user_;
   std::vector<std::string> channels_;  // subscribed channels
-  protocol::Command command_;          // reused: keeps string capacity
 };
 
 }  // namespace herald::core

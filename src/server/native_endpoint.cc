@@ -18,7 +18,7 @@ core::SendStatus toStatus(net::SendResult r) {
 }  // namespace
 
 NativeEndpoint::NativeEndpoint(core::Hub& hub, net::Connection& conn)
-    : conn_(conn), session_(std::make_unique<core::Session>(hub, *this, conn.worker().nowMs())) {}
+    : conn_(conn), session_(hub, *this, conn.worker().nowMs()) {}
 
 NativeEndpoint::~NativeEndpoint() = default;
 
@@ -28,15 +28,15 @@ net::Bytes NativeEndpoint::encodePush(std::string_view json, const broker::Publi
 
 void NativeEndpoint::onMessage(ws::Opcode opcode, std::string_view payload) {
   if (opcode != ws::Opcode::kText) {
-    session_->disconnect(core::kDisconnectBadRequest, "binary frames are not supported");
+    session_.disconnect(core::kDisconnectBadRequest, "binary frames are not supported");
     return;
   }
-  session_->onMessage(payload);
+  session_.onMessage(payload);
 }
 
-void NativeEndpoint::onTick(int64_t now_ms) { session_->onTick(now_ms); }
+void NativeEndpoint::onTick(int64_t now_ms) { session_.onTick(now_ms); }
 
-void NativeEndpoint::onShutdown() { session_->disconnect(core::kDisconnectShutdown); }
+void NativeEndpoint::onShutdown() { session_.disconnect(core::kDisconnectShutdown); }
 
 core::SendStatus NativeEndpoint::sendPrepared(const net::Bytes& frame) {
   return toStatus(ws_->sendPrepared(frame));
