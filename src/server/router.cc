@@ -72,7 +72,7 @@ void Router::upgradeWebSocket(const http::Request& request, http::HttpConnection
   c.send(net::Bytes::copyOf(hs.response));
   ws::WebSocketOptions options = echo ? echo_options_ : native_options_;
   options.deflate = hs.deflate;
-  auto wsconn = std::make_unique<ws::WebSocketConnection>(c, std::move(options), hub_.metrics());
+  auto wsconn = std::make_unique<ws::WebSocketConnection>(c, options, hub_.metrics());
   if (echo) {
     wsconn->setEndpoint(std::make_unique<EchoEndpoint>());
   } else {

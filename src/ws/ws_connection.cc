@@ -13,16 +13,17 @@ void Endpoint::onShutdown() {
   if (ws_) ws_->close(kCloseGoingAway, "server shutdown");
 }
 
-WebSocketConnection::WebSocketConnection(net::Connection& conn, WebSocketOptions options,
+WebSocketConnection::WebSocketConnection(net::Connection& conn, const WebSocketOptions& options,
                                          metrics::WorkerMetrics& metrics)
     : conn_(conn),
-      options_(std::move(options)),
       metrics_(metrics),
-      parser_(options_.max_message_bytes),
+      parser_(options.max_message_bytes),
+      ping_interval_ms_(options.ping_interval_ms),
+      pong_timeout_ms_(options.pong_timeout_ms),
       last_ping_ms_(conn.worker().nowMs()) {
-  if (options_.deflate) {
-    parser_.enableDeflate(*options_.deflate);
-    if (options_.compress_outgoing) deflater_ = std::make_unique<Deflater>(*options_.deflate);
+  if (options.deflate) {
+    parser_.enableDeflate(*options.deflate);
+    if (options.compress_outgoing) deflater_ = std::make_unique<Deflater>(*options.deflate);
   }
   metrics_.connections[static_cast<size_t>(metrics::Transport::kWebSocket)].add(1);
 }
@@ -158,14 +159,14 @@ void WebSocketConnection::onTick(int64_t now_ms) {
     // Any input since the ping proves the peer alive, as a pong would.
     if (conn_.lastReadMs() >= ping_sent_ms_) {
       ping_sent_ms_ = 0;
-    } else if (now_ms - ping_sent_ms_ >= options_.pong_timeout_ms) {
-      log::conn(spdlog::level::debug, conn_.id(), "no pong in {} ms: closing", options_.pong_timeout_ms);
+    } else if (now_ms - ping_sent_ms_ >= pong_timeout_ms_) {
+      log::conn(spdlog::level::debug, conn_.id(), "no pong in {} ms: closing", pong_timeout_ms_);
       closed_ = true;
       conn_.abort();
       return;
     }
   }
-  if (options_.ping_interval_ms > 0 && now_ms - last_ping_ms_ >= options_.ping_interval_ms) {
+  if (ping_interval_ms_ > 0 && now_ms - last_ping_ms_ >= ping_interval_ms_) {
     last_ping_ms_ = now_ms;
     if (ping_sent_ms_ == 0) ping_sent_ms_ = now_ms;
     uint8_t header[kMaxFrameHeader];

@@ -43,7 +43,7 @@ struct WebSocketOptions {
 
 class WebSocketConnection : public net::ConnectionHandler, private MessageHandler {
  public:
-  WebSocketConnection(net::Connection& conn, WebSocketOptions options,
+  WebSocketConnection(net::Connection& conn, const WebSocketOptions& options,
                       metrics::WorkerMetrics& metrics);
   ~WebSocketConnection() override;
 
@@ -80,11 +80,14 @@ class WebSocketConnection : public net::ConnectionHandler, private MessageHandle
   void fail(uint16_t close_code);
 
   net::Connection& conn_;
-  const WebSocketOptions options_;
   metrics::WorkerMetrics& metrics_;
   MessageParser parser_;
   std::unique_ptr<Deflater> deflater_;
   std::unique_ptr<Endpoint> endpoint_;
+  // Only what is needed after construction: every idle connection pays
+  // for each byte here.
+  const int64_t ping_interval_ms_;
+  const int64_t pong_timeout_ms_;
   int64_t ping_sent_ms_ = 0;   // 0 = no ping outstanding
   int64_t last_ping_ms_;
   bool close_sent_ = false;
