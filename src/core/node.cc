@@ -21,6 +21,7 @@ Node::Node(const config::Config& config, broker::Broker& broker, const auth::Ver
     : config_(config),
       broker_(broker),
       verifier_(verifier),
+      admission_(config.limits),
       name_(hostName() + ":" + std::to_string(config.server.port)),
       started_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())

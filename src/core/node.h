@@ -13,6 +13,7 @@
 
 #include "broker/broker.h"
 #include "config/config.h"
+#include "core/admission.h"
 
 namespace herald::auth {
 class Verifier;
@@ -30,6 +31,7 @@ class Node {
   broker::Broker& broker() { return broker_; }
   const auth::Verifier* verifier() const { return verifier_; }
   const std::string& name() const { return name_; }
+  Admission& admission() { return admission_; }
   int64_t startedMs() const { return started_ms_; }
 
   void addHub(Hub* hub) { hubs_.push_back(hub); }
@@ -48,6 +50,7 @@ class Node {
   broker::Broker& broker_;
   const auth::Verifier* verifier_;
   std::vector<Hub*> hubs_;
+  Admission admission_;
   std::string name_;
   int64_t started_ms_;
 };

@@ -12,6 +12,7 @@
 #include "core/hub.h"
 #include "core/node.h"
 #include "log/log.h"
+#include "net/worker.h"
 #include "protocol/command_parser.h"
 #include "protocol/json_writer.h"
 
@@ -59,7 +60,10 @@ Session::Session(Hub& hub, Transport& transport, int64_t now_ms)
   hub_.addSession(this);
 }
 
-Session::~Session() { hub_.removeSession(this); }
+Session::~Session() {
+  hub_.removeSession(this);
+  if (admitted_) hub_.node().admission().release(transport_.remoteIp());
+}
 
 void Session::onMessage(std::string_view text) {
   protocol::CommandParser::split(text, [this](std::string_view line) {
@@ -124,6 +128,15 @@ void Session::handle(protocol::Command& cmd) {
 void Session::handleConnect(const protocol::Command& cmd) {
   const config::Config& cfg = hub_.node().config();
   auto& m = hub_.metrics();
+  // Limits first: a client over them learns nothing about its token.
+  if (hub_.node().admission().admit(transport_.remoteIp(), hub_.worker().nowMs()) !=
+      Admission::Verdict::kAdmitted) {
+    m.reject(metrics::Rejection::kConnectionLimit);
+    m.commands_error[static_cast<size_t>(CommandKind::kConnect)].inc();
+    disconnect(kDisconnectConnectionLimit);
+    return;
+  }
+  admitted_ = true;
   if (cmd.token.empty()) {
     if (!cfg.auth.allow_anonymous) {
       m.reject(metrics::Rejection::kUnauthorized);

@@ -65,6 +65,7 @@ class Session {
   Hub& hub_;
   Transport& transport_;
   State state_ = State::kAwaitingConnect;
+  bool admitted_ = false;  // holds a place in the node's Admission
   int64_t opened_ms_;
   int64_t expires_at_s_ = 0;  // token exp; 0 = never
   char client_[36] = {};  // the client id, a UUID: inline, not a heap string

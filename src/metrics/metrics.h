@@ -51,6 +51,7 @@ enum class Rejection : uint8_t {
   kPermissionDenied,    // error 103
   kUnauthorized,        // error 101 / API 401
   kLimitExceeded,       // error 106 / 111
+  kConnectionLimit,     // disconnect 3008: connections in total or per IP, connect rate
   kCount
 };
 
