@@ -169,6 +169,8 @@ std::vector<Field> sectionFields(Config& c) {
        .help = "Least severe level written", .choices = kLogLevels},
       {.section = "log", .key = "format", .target = &c.log.format,
        .help = "Log line format", .choices = kLogFormats},
+      {.section = "log", .key = "api_access", .target = &c.log.api_access,
+       .help = "Access log: one info line per server API request (method, status, time, client)"},
 
       {.section = "testing", .key = "echo", .target = &c.testing.echo,
        .help = "Serve a plain WebSocket echo at /echo (conformance tests only)"},

@@ -101,6 +101,7 @@ struct Engine {
 struct Log {
   std::string level = "info";   // debug | info | warn | error
   std::string format = "text";  // text | json
+  bool api_access = false;      // one info line per server API request
 
   bool operator==(const Log&) const = default;
 };

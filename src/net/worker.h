@@ -61,6 +61,8 @@ class Worker {
   // Called on the worker's thread once a second, after the connections' ticks.
   void setTickHook(std::function<void(int64_t now_ms)> hook) { tick_hook_ = std::move(hook); }
   uint16_t port() const;
+  // Set by beginShutdown(): no more accepting, clients being told.
+  bool shuttingDown() const { return shutting_down_; }
 
   // Connection internals.
   char* receiveBuffer() { return receive_buffer_.get(); }

@@ -9,6 +9,7 @@
 #include "core/hub.h"
 #include "core/node.h"
 #include "http/response.h"
+#include "log/log.h"
 #include "net/worker.h"
 #include "server/echo_endpoint.h"
 #include "server/native_endpoint.h"
@@ -47,6 +48,15 @@ void Router::route(const http::Request& request, http::HttpConnection& conn) {
   if (path.starts_with("/api/")) return serveApi(request, conn);
   if (path == "/health") {
     http::appendResponse(&response, 200, kJson, R"({"status":"ok"})", !request.keep_alive);
+  } else if (path == "/ready") {
+    // Ready: listening (this answer proves it) and the engine reachable
+    // (the memory engine always is); not while shutting down, so a load
+    // balancer stops sending new clients before they would be refused.
+    if (hub_.worker().shuttingDown()) {
+      http::appendResponse(&response, 503, kJson, R"({"status":"shutting down"})", !request.keep_alive);
+    } else {
+      http::appendResponse(&response, 200, kJson, R"({"status":"ready"})", !request.keep_alive);
+    }
   } else if (path == "/metrics") {
     metrics::NodeGauges gauges;
     gauges.channels = hub_.node().broker().numChannels();
@@ -84,22 +94,38 @@ void Router::upgradeWebSocket(const http::Request& request, http::HttpConnection
 void Router::serveApi(const http::Request& request, http::HttpConnection& conn) {
   std::string response;
   bool keep_alive = request.keep_alive;
+  const bool access_log = hub_.node().config().log.api_access;
+  const auto started = std::chrono::steady_clock::now();
+  net::Connection& c = conn.connection();
+  // The request's views die with this call; the log line may come later.
+  auto logAccess = [id = c.id(), ip = access_log ? c.remoteIp() : std::string(), started,
+                    method = access_log ? std::string(request.path.substr(5)) : std::string()](int status) {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+    log::conn(spdlog::level::info, id, "api {} {} {}us from {}", method, status, us.count(), ip);
+  };
   if (request.method != "POST") {
     http::appendJsonError(&response, 405, 107, "use POST", !keep_alive);
+    if (access_log) logAccess(405);
     return conn.respond(std::move(response), keep_alive);
   }
   if (!keyMatches(request.header("x-api-key"), hub_.node().config().api.key)) {
     hub_.metrics().reject(metrics::Rejection::kUnauthorized);
     http::appendJsonError(&response, 401, 101, "unauthorized", !keep_alive);
+    if (access_log) logAccess(401);
     return conn.respond(std::move(response), keep_alive);
   }
   hub_.metrics().api_requests.inc();
   auto respond = conn.defer();
+  auto done = [respond, keep_alive](int status, std::string body) {
+    std::string out;
+    http::appendResponse(&out, status, kJson, body, !keep_alive);
+    respond(std::move(out), keep_alive);
+  };
+  if (!access_log) return api::handle(hub_, request.path.substr(5), request.body, std::move(done));
   api::handle(hub_, request.path.substr(5), request.body,
-              [respond, keep_alive](int status, std::string body) {
-                std::string out;
-                http::appendResponse(&out, status, kJson, body, !keep_alive);
-                respond(std::move(out), keep_alive);
+              [done = std::move(done), logAccess = std::move(logAccess)](int status, std::string body) {
+                logAccess(status);
+                done(status, std::move(body));
               });
 }
 
