@@ -123,6 +123,21 @@ std::string renderPrometheus(const std::vector<const WorkerMetrics*>& w, const N
        sum(w, [](const WorkerMetrics& m) { return m.slow_consumers.get(); }));
   header(&out, "herald_api_requests_total", "counter", "Server API requests with a valid key.");
   line("herald_api_requests_total", "", sum(w, [](const WorkerMetrics& m) { return m.api_requests.get(); }));
+  header(&out, "herald_api_request_duration_seconds", "histogram",
+         "Server API requests with a valid key, from arrival to answer.");
+  {
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i <= Histogram::kBoundsNs.size(); ++i) {
+      cumulative += sum(w, [i](const WorkerMetrics& m) { return m.api_latency.bucket(i); });
+      std::string le = i < Histogram::kBoundsNs.size()
+                           ? fmt::format("{}", static_cast<double>(Histogram::kBoundsNs[i]) / 1e9)
+                           : std::string("+Inf");
+      line("herald_api_request_duration_seconds_bucket", fmt::format("le=\"{}\"", le), cumulative);
+    }
+    line("herald_api_request_duration_seconds_sum", "",
+         static_cast<double>(sum(w, [](const WorkerMetrics& m) { return m.api_latency.sumNs(); })) / 1e9);
+    line("herald_api_request_duration_seconds_count", "", cumulative);
+  }
   header(&out, "herald_received_bytes_total", "counter", "Bytes received from clients.");
   line("herald_received_bytes_total", "", sum(w, [](const WorkerMetrics& m) { return m.bytes_in.get(); }));
   header(&out, "herald_sent_bytes_total", "counter", "Bytes queued to clients.");

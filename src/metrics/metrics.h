@@ -32,6 +32,29 @@ class Gauge {
   std::atomic<int64_t> v_{0};
 };
 
+// A latency histogram owned by one thread, with fixed buckets from 50 us to
+// 10 s (Prometheus "le" bounds). Observing is a short scan and two stores.
+class Histogram {
+ public:
+  static constexpr std::array<uint64_t, 16> kBoundsNs = {
+      50'000,     100'000,     250'000,     500'000,       1'000'000,     2'500'000,
+      5'000'000,  10'000'000,  25'000'000,  50'000'000,    100'000'000,   250'000'000,
+      500'000'000, 1'000'000'000, 2'500'000'000, 10'000'000'000};
+
+  void observe(uint64_t ns) {
+    size_t i = 0;
+    while (i < kBoundsNs.size() && ns > kBoundsNs[i]) ++i;
+    buckets_[i].inc();  // the last one is +Inf
+    sum_ns_.inc(ns);
+  }
+  uint64_t bucket(size_t i) const { return buckets_[i].get(); }  // not cumulative
+  uint64_t sumNs() const { return sum_ns_.get(); }
+
+ private:
+  std::array<Counter, kBoundsNs.size() + 1> buckets_;
+  Counter sum_ns_;
+};
+
 enum class Transport : uint8_t { kHttp, kWebSocket, kSse, kCount };
 enum class CommandKind : uint8_t {
   kConnect, kSubscribe, kUnsubscribe, kPublish, kPresence, kPresenceStats,
@@ -70,6 +93,7 @@ struct WorkerMetrics {
   Counter delivered;       // events queued to a subscriber
   Counter slow_consumers;  // disconnects 3006
   Counter api_requests;
+  Histogram api_latency;  // valid-key API requests, arrival to answer
   Counter bytes_in;
   Counter bytes_out;
 

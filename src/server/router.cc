@@ -116,7 +116,12 @@ void Router::serveApi(const http::Request& request, http::HttpConnection& conn) 
   }
   hub_.metrics().api_requests.inc();
   auto respond = conn.defer();
-  auto done = [respond, keep_alive](int status, std::string body) {
+  // Answered on this worker's thread (the API hands results back to it), so
+  // the histogram keeps a single writer.
+  auto done = [respond, keep_alive, started, &metrics = hub_.metrics()](int status, std::string body) {
+    metrics.api_latency.observe(static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started)
+            .count()));
     std::string out;
     http::appendResponse(&out, status, kJson, body, !keep_alive);
     respond(std::move(out), keep_alive);
