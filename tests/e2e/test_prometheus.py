@@ -1,10 +1,13 @@
 """/metrics as Prometheus sees it: `promtool check metrics` accepts the
 exposition, and a real Prometheus server (Debian's `prometheus`) scrapes
-Herald: the target is up and Herald's series come back through the query
-API."""
+Herald: the target is up, Herald's series come back through the query
+API, and every query of the Grafana dashboard (deploy/grafana/herald.json)
+is valid PromQL that asks only for series Herald exports."""
 from __future__ import annotations
 
 import json
+import pathlib
+import re
 import shutil
 import subprocess
 import time
@@ -68,7 +71,31 @@ def test_a_real_prometheus_scrapes_herald(herald, tmp_path):
             time.sleep(0.5)
         assert up and up[0]["value"][1] == "1", (up, (tmp_path / "prometheus.log").read_text()[-2000:])
         assert published and float(published[0]["value"][1]) >= 1, published
+        # Every dashboard query is valid PromQL to the real server.
+        for expr in dashboard_queries():
+            query(prom_port, expr)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+
+def dashboard_queries() -> list[str]:
+    """Every PromQL expression of deploy/grafana/herald.json, with Grafana's
+    variables filled in as Grafana would for "all instances"."""
+    dashboard = json.loads((pathlib.Path(__file__).parents[2] / "deploy/grafana/herald.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    return [e.replace("$instance", ".*").replace("$__rate_interval", "1m") for e in exprs]
+
+
+def test_grafana_dashboard_asks_only_for_series_herald_exports(herald):
+    exprs = dashboard_queries()
+    assert len(exprs) >= 8
+    _, body = herald.http_get("/metrics")
+    exported = {line.split("{")[0].split(" ")[0] for line in body.decode().splitlines()
+                if line and not line.startswith("#")}
+    # Metric names are the identifiers right before a label matcher.
+    asked = {name for e in exprs for name in re.findall(r"([a-z_]+)\{", e)}
+    assert "herald_events_delivered_total" in asked and len(asked) >= 10, asked
+    assert asked <= exported, f"not exported: {sorted(asked - exported)}"
