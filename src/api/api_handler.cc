@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "core/channel.h"
 #include "core/disconnect.h"
+#include "core/event_json.h"
 #include "core/hub.h"
 #include "core/node.h"
 #include "protocol/json_writer.h"
@@ -223,6 +224,117 @@ void notAvailable(core::Hub&, element, const Reply& reply) {
   fail(reply, core::kErrorNotAvailable, "not available");
 }
 
+// Reads "channel" and finds its namespace; fails the reply (and returns
+// null) when the channel is missing or invalid, or `enabled(ns)` is false.
+const config::Namespace* channelFor(core::Hub& hub, element body, const Reply& reply,
+                                    bool (*enabled)(const config::Namespace&), std::string* channel) {
+  std::string_view name;
+  if (!optString(body, "channel", &name)) {
+    fail(reply, core::kErrorBadRequest, "channel must be a string");
+    return nullptr;
+  }
+  if (name.empty()) {
+    fail(reply, core::kErrorBadRequest, "channel required");
+    return nullptr;
+  }
+  if (!core::validChannelName(name)) {
+    fail(reply, core::kErrorUnknownChannel, "invalid channel name");
+    return nullptr;
+  }
+  const config::Namespace* ns = hub.node().config().namespaceFor(name);
+  if (!ns) {
+    fail(reply, core::kErrorUnknownChannel, "unknown channel");
+    return nullptr;
+  }
+  if (!enabled(*ns)) {
+    fail(reply, core::kErrorNotAvailable, "not available");
+    return nullptr;
+  }
+  channel->assign(name);
+  return ns;
+}
+
+bool historyEnabled(const config::Namespace& ns) { return ns.history_size > 0; }
+bool presenceEnabled(const config::Namespace& ns) { return ns.presence; }
+
+// {"events":[...],"offset":X,"epoch":E}
+std::string historyJson(const broker::HistoryResult& r) {
+  std::string out;
+  JsonWriter w(&out);
+  w.raw("{\"events\":");
+  core::writeEvents(w, r.publications);
+  w.raw(",\"offset\":").number(r.position.offset).raw(",\"epoch\":").string(r.position.epoch).raw('}');
+  return out;
+}
+
+void methodHistory(core::Hub& hub, element body, const Reply& reply) {
+  std::string channel;
+  if (!channelFor(hub, body, reply, historyEnabled, &channel)) return;
+  broker::HistoryRequest req;
+  req.channel = channel;
+  broker::Position since;
+  element v;
+  if (body["since"].get(v) == simdjson::SUCCESS && !v.is_null()) {
+    std::string_view epoch;
+    element offset;
+    if (!v.is_object() || v["offset"].get(offset) != simdjson::SUCCESS ||
+        offset.get_uint64().get(since.offset) != simdjson::SUCCESS || !optString(v, "epoch", &epoch)) {
+      return fail(reply, core::kErrorBadRequest, "since must be {\"offset\": integer >= 0, \"epoch\": string}");
+    }
+    since.epoch.assign(epoch);
+    req.since = &since;
+  }
+  if (body["limit"].get(v) == simdjson::SUCCESS && !v.is_null() &&
+      (v.get_int64().get(req.limit) != simdjson::SUCCESS || req.limit < 0)) {
+    return fail(reply, core::kErrorBadRequest, "limit must be an integer >= 0");
+  }
+  if (body["reverse"].get(v) == simdjson::SUCCESS && !v.is_null() &&
+      v.get_bool().get(req.reverse) != simdjson::SUCCESS) {
+    return fail(reply, core::kErrorBadRequest, "reverse must be a boolean");
+  }
+  hub.node().broker().history(req, [reply](const broker::HistoryResult& r) {
+    if (r.status == broker::Status::kUnrecoverablePosition) {
+      return fail(reply, core::kErrorUnrecoverablePosition, "unrecoverable position");
+    }
+    if (r.status != broker::Status::kOk) return fail(reply, core::kErrorInternal, "engine unavailable");
+    reply(0, historyJson(r));
+  });
+}
+
+void methodHistoryRemove(core::Hub& hub, element body, const Reply& reply) {
+  std::string channel;
+  if (!channelFor(hub, body, reply, historyEnabled, &channel)) return;
+  hub.node().broker().removeHistory(channel, [reply](const broker::HistoryResult& r) {
+    if (r.status != broker::Status::kOk) return fail(reply, core::kErrorInternal, "engine unavailable");
+    reply(0, historyJson(r));
+  });
+}
+
+void methodPresence(core::Hub& hub, element body, const Reply& reply) {
+  std::string channel;
+  if (!channelFor(hub, body, reply, presenceEnabled, &channel)) return;
+  hub.node().broker().presence(channel, [reply](const broker::PresenceResult& r) {
+    if (r.status != broker::Status::kOk) return fail(reply, core::kErrorInternal, "engine unavailable");
+    std::string out;
+    JsonWriter w(&out);
+    core::writePresence(w, r.clients);
+    reply(0, std::move(out));
+  });
+}
+
+void methodPresenceStats(core::Hub& hub, element body, const Reply& reply) {
+  std::string channel;
+  if (!channelFor(hub, body, reply, presenceEnabled, &channel)) return;
+  hub.node().broker().presenceStats(channel, [reply](const broker::PresenceStats& r) {
+    if (r.status != broker::Status::kOk) return fail(reply, core::kErrorInternal, "engine unavailable");
+    std::string out;
+    JsonWriter w(&out);
+    w.raw("{\"numClients\":").number(uint64_t{r.num_clients});
+    w.raw(",\"numUsers\":").number(uint64_t{r.num_users}).raw('}');
+    reply(0, std::move(out));
+  });
+}
+
 using Method = void (*)(core::Hub&, element, const Reply&);
 
 Method findMethod(std::string_view name) {
@@ -234,10 +346,10 @@ Method findMethod(std::string_view name) {
       {"disconnect", methodDisconnect},
       {"subscribe", notAvailable},
       {"unsubscribe", notAvailable},
-      {"presence", notAvailable},
-      {"presenceStats", notAvailable},
-      {"history", notAvailable},
-      {"historyRemove", notAvailable},
+      {"presence", methodPresence},
+      {"presenceStats", methodPresenceStats},
+      {"history", methodHistory},
+      {"historyRemove", methodHistoryRemove},
   };
   auto it = methods.find(name);
   return it == methods.end() ? nullptr : it->second;
@@ -321,7 +433,8 @@ int httpStatusFor(int code) {
     case core::kErrorBadRequest: return 400;
     case core::kErrorPermissionDenied: return 403;
     case core::kErrorUnknownMethod: return 404;
-    case core::kErrorAlreadySubscribed: return 409;
+    case core::kErrorAlreadySubscribed:
+    case core::kErrorUnrecoverablePosition: return 409;
     case core::kErrorMessageTooLarge: return 413;
     case core::kErrorLimitExceeded:
     case core::kErrorTooManyRequests: return 429;
