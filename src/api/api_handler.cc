@@ -15,6 +15,7 @@
 #include "core/event_json.h"
 #include "core/hub.h"
 #include "core/node.h"
+#include "core/session.h"
 #include "protocol/json_writer.h"
 
 namespace herald::api {
@@ -216,12 +217,10 @@ void methodDisconnect(core::Hub& hub, element body, const Reply& reply) {
   hub.node().gather<size_t>(
       hub.index(),
       [user = std::string(user), client = std::string(client), reason = std::string(reason),
-       code](core::Hub& h) { return h.disconnectUser(user, client, static_cast<uint16_t>(code), reason); },
+       code](core::Hub& h) {
+        return h.forUser(user, client, [&](core::Session& s) { s.disconnect(static_cast<uint16_t>(code), reason); });
+      },
       [reply](std::vector<size_t>) { reply(0, "{}"); });
-}
-
-void notAvailable(core::Hub&, element, const Reply& reply) {
-  fail(reply, core::kErrorNotAvailable, "not available");
 }
 
 // Reads "channel" and finds its namespace; fails the reply (and returns
@@ -310,6 +309,32 @@ void methodHistoryRemove(core::Hub& hub, element body, const Reply& reply) {
   });
 }
 
+bool always(const config::Namespace&) { return true; }
+
+// subscribe / unsubscribe: every connection of `user` (or just `client`),
+// on every worker; each is told with a push.
+void subscribeUser(core::Hub& hub, element body, const Reply& reply, bool subscribe) {
+  std::string channel;
+  if (!channelFor(hub, body, reply, always, &channel)) return;
+  std::string_view user, client;
+  element v;
+  if (!optString(body, "user", &user) || !optString(body, "client", &client)) {
+    return fail(reply, core::kErrorBadRequest, "user and client must be strings");
+  }
+  if (body["user"].get(v) != simdjson::SUCCESS) return fail(reply, core::kErrorBadRequest, "user required");
+  hub.node().gather<size_t>(
+      hub.index(),
+      [user = std::string(user), client = std::string(client), channel, subscribe](core::Hub& h) {
+        return h.forUser(user, client, [&](core::Session& s) {
+          subscribe ? s.serverSubscribe(channel) : s.serverUnsubscribe(channel);
+        });
+      },
+      [reply](std::vector<size_t>) { reply(0, "{}"); });
+}
+
+void methodSubscribe(core::Hub& hub, element body, const Reply& reply) { subscribeUser(hub, body, reply, true); }
+void methodUnsubscribe(core::Hub& hub, element body, const Reply& reply) { subscribeUser(hub, body, reply, false); }
+
 void methodPresence(core::Hub& hub, element body, const Reply& reply) {
   std::string channel;
   if (!channelFor(hub, body, reply, presenceEnabled, &channel)) return;
@@ -329,8 +354,7 @@ void methodPresenceStats(core::Hub& hub, element body, const Reply& reply) {
     if (r.status != broker::Status::kOk) return fail(reply, core::kErrorInternal, "engine unavailable");
     std::string out;
     JsonWriter w(&out);
-    w.raw("{\"numClients\":").number(uint64_t{r.num_clients});
-    w.raw(",\"numUsers\":").number(uint64_t{r.num_users}).raw('}');
+    core::writePresenceStats(w, r);
     reply(0, std::move(out));
   });
 }
@@ -344,8 +368,8 @@ Method findMethod(std::string_view name) {
       {"channels", methodChannels},
       {"info", methodInfo},
       {"disconnect", methodDisconnect},
-      {"subscribe", notAvailable},
-      {"unsubscribe", notAvailable},
+      {"subscribe", methodSubscribe},
+      {"unsubscribe", methodUnsubscribe},
       {"presence", methodPresence},
       {"presenceStats", methodPresenceStats},
       {"history", methodHistory},

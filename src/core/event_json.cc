@@ -50,4 +50,9 @@ void writePresence(protocol::JsonWriter& w, const std::vector<broker::ClientInfo
   w.raw("}}");
 }
 
+void writePresenceStats(protocol::JsonWriter& w, const broker::PresenceStats& stats) {
+  w.raw("{\"numClients\":").number(uint64_t{stats.num_clients});
+  w.raw(",\"numUsers\":").number(uint64_t{stats.num_users}).raw('}');
+}
+
 }  // namespace herald::core

@@ -28,4 +28,7 @@ void writeClientInfo(protocol::JsonWriter& w, std::string_view client, std::stri
 // {"clients":{C:{...},...}}: the presence reply's body.
 void writePresence(protocol::JsonWriter& w, const std::vector<broker::ClientInfo>& clients);
 
+// {"numClients":N,"numUsers":M}
+void writePresenceStats(protocol::JsonWriter& w, const broker::PresenceStats& stats);
+
 }  // namespace herald::core

@@ -198,8 +198,9 @@ std::vector<std::string> Hub::users() const {
   return {seen.begin(), seen.end()};
 }
 
-size_t Hub::disconnectUser(std::string_view user, std::string_view client, uint16_t code,
-                           std::string_view reason) {
+size_t Hub::forUser(std::string_view user, std::string_view client,
+                    const std::function<void(Session&)>& fn) {
+  // Collected first: fn may close sessions, which changes the index.
   std::vector<Session*> matches;
   for (const auto& [id, session] : sessions_) {
     if (session->connected() && session->user() == user &&
@@ -207,7 +208,7 @@ size_t Hub::disconnectUser(std::string_view user, std::string_view client, uint1
       matches.push_back(session);
     }
   }
-  for (Session* s : matches) s->disconnect(code, reason);
+  for (Session* s : matches) fn(*s);
   return matches.size();
 }
 

@@ -79,9 +79,10 @@ class Hub {
   // For the server API (run through Node::gather).
   std::unordered_map<std::string, uint32_t> channelCounts(std::string_view pattern) const;
   std::vector<std::string> users() const;
-  // Disconnects the sessions of `user` (and `client`, if not empty).
-  size_t disconnectUser(std::string_view user, std::string_view client, uint16_t code,
-                        std::string_view reason);
+  // Runs fn on each connected session of `user` (and `client`, if not
+  // empty); returns how many.
+  size_t forUser(std::string_view user, std::string_view client,
+                 const std::function<void(Session&)>& fn);
 
   // Periodic work (broker sweep on worker 0).
   void tick(int64_t now_ms);

@@ -257,7 +257,8 @@ void Session::replySubscribed(uint64_t id, bool wants_recovery, const broker::Su
 
 void Session::joinPresence(std::string_view channel) {
   const config::Namespace* ns = hub_.node().config().namespaceFor(channel);
-  if (!ns || !ns->presence || state_ != State::kConnected) return;
+  // join_leave alone tracks presence too: a leave needs to know who joined.
+  if (!ns || !(ns->presence || ns->join_leave) || state_ != State::kConnected) return;
   broker::ClientInfo info;
   info.client.assign(client());
   info.user = user_;
@@ -267,17 +268,48 @@ void Session::joinPresence(std::string_view channel) {
 
 void Session::leavePresence(std::string_view channel) {
   const config::Namespace* ns = hub_.node().config().namespaceFor(channel);
-  if (!ns || !ns->presence) return;
+  if (!ns || !(ns->presence || ns->join_leave)) return;
   hub_.node().broker().removePresence(channel, client(), ns->join_leave);
 }
 
-void Session::handleUnsubscribe(const protocol::Command& cmd) {
-  auto it = std::find(channels_.begin(), channels_.end(), cmd.channel);
-  if (it != channels_.end()) {
-    leavePresence(cmd.channel);
-    hub_.unsubscribe(this, cmd.channel);
-    channels_.erase(it);
+bool Session::dropSubscription(std::string_view channel) {
+  auto it = std::find(channels_.begin(), channels_.end(), channel);
+  if (it == channels_.end()) return false;
+  leavePresence(channel);
+  hub_.unsubscribe(this, channel);
+  channels_.erase(it);
+  return true;
+}
+
+void Session::serverSubscribe(std::string_view channel) {
+  if (state_ != State::kConnected || isSubscribed(channel) ||
+      channels_.size() >= hub_.node().config().limits.max_channels_per_connection) {
+    return;
   }
+  channels_.emplace_back(channel);
+  hub_.subscribe(this, channel, nullptr, [this, ch = std::string(channel)](const broker::SubscribeResult& r) {
+    if (r.status != broker::Status::kOk) {
+      channels_.erase(std::find(channels_.begin(), channels_.end(), ch));
+      return;
+    }
+    joinPresence(ch);
+    std::string& out = hub_.scratch();
+    protocol::JsonWriter w(&out);
+    w.raw("{\"push\":{\"channel\":").string(ch).raw(",\"subscribe\":{\"offset\":").number(r.position.offset);
+    w.raw(",\"epoch\":").string(r.position.epoch).raw("}}}");
+    reply(out);
+  });
+}
+
+void Session::serverUnsubscribe(std::string_view channel) {
+  if (state_ != State::kConnected || !dropSubscription(channel)) return;
+  std::string& out = hub_.scratch();
+  protocol::JsonWriter(&out).raw("{\"push\":{\"channel\":").string(channel).raw(",\"unsubscribe\":{}}}");
+  reply(out);
+}
+
+void Session::handleUnsubscribe(const protocol::Command& cmd) {
+  dropSubscription(cmd.channel);
   // Unsubscribing from a channel one is not in is not an error: the result
   // (not subscribed) is what the client asked for.
   hub_.metrics().commands_ok[static_cast<size_t>(CommandKind::kUnsubscribe)].inc();
@@ -436,8 +468,8 @@ void Session::handlePresence(const protocol::Command& cmd) {
       if (!self) return;
       hub->metrics().commands_ok[static_cast<size_t>(CommandKind::kPresenceStats)].inc();
       protocol::JsonWriter w(out);
-      w.raw("{\"numClients\":").number(uint64_t{r.num_clients});
-      w.raw(",\"numUsers\":").number(uint64_t{r.num_users}).raw("}}");
+      writePresenceStats(w, r);
+      w.raw('}');
       self->reply(*out);
     });
   }

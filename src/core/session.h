@@ -38,6 +38,12 @@ class Session {
   // Sends the disconnect push and closes the transport with `code`.
   void disconnect(uint16_t code, std::string_view reason = {});
 
+  // Subscribes or unsubscribes on the server's word (the API), whatever the
+  // namespace's rules, and tells the client with a subscribe/unsubscribe
+  // push. Nothing happens if there is nothing to do.
+  void serverSubscribe(std::string_view channel);
+  void serverUnsubscribe(std::string_view channel);
+
   // A prepared push from the hub.
   void deliver(const net::Bytes& frame);
 
@@ -59,6 +65,8 @@ class Session {
   void handleUnsubscribe(const protocol::Command& cmd);
   void handlePublish(const protocol::Command& cmd);
   void handleHistory(const protocol::Command& cmd);
+  // Leaves presence and the hub's index; false if not subscribed.
+  bool dropSubscription(std::string_view channel);
   void handlePresence(const protocol::Command& cmd);
   // The subscribe reply: position, and with `since` whether it recovered.
   void replySubscribed(uint64_t id, bool wants_recovery, const broker::SubscribeResult& result);

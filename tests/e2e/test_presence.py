@@ -129,3 +129,44 @@ def test_presence_needs_a_namespace_with_presence(herald_factory):
         c.connect()
         assert c.call("presence", {"channel": channel})["error"]["code"] == 108
         assert c.call("presenceStats", {"channel": channel})["error"]["code"] == 108
+
+
+def test_api_subscribes_and_unsubscribes_a_users_connections(herald_factory):
+    server = herald_factory(config=CONFIG, args=["--hmac-secret", SECRET], workers=2)
+    channel = unique("room:api")
+    carol = [NativeClient(server) for _ in range(3)]
+    for c in carol:
+        c.connect({"token": token("carol")})
+    dave = NativeClient(server)
+    dave.connect({"token": token("dave")})
+
+    api_ok(server, "subscribe", {"user": "carol", "channel": channel})
+    for c in carol:
+        push = c.wait_for(lambda m: m.get("push", {}).get("subscribe") is not None, 5, "subscribe push")["push"]
+        assert push["channel"] == channel
+        assert push["subscribe"]["offset"] == 0 and isinstance(push["subscribe"]["epoch"], str)
+    assert api_ok(server, "presenceStats", {"channel": channel}) == {"numClients": 3, "numUsers": 1}
+    api_ok(server, "publish", {"channel": channel, "eventType": "e", "payload": 1})
+    for c in carol:
+        assert c.wait_event(channel)["offset"] == 1
+    dave.assert_no_event(channel, 0.1)
+    # Already subscribed: left alone, no second push.
+    api_ok(server, "subscribe", {"user": "carol", "channel": channel})
+    assert carol[0].call("subscribe", {"channel": channel})["error"]["code"] == 105
+
+    # One client only.
+    api_ok(server, "unsubscribe", {"user": "carol", "client": carol[0].client_id, "channel": channel})
+    push = carol[0].wait_for(lambda m: m.get("push", {}).get("unsubscribe") is not None, 5, "unsubscribe push")
+    assert push["push"] == {"channel": channel, "unsubscribe": {}}
+    api_ok(server, "publish", {"channel": channel, "eventType": "e", "payload": 2})
+    for c in carol[1:]:
+        assert c.wait_event(channel)["offset"] == 2
+    carol[0].assert_no_event(channel, 0.2)
+    assert api_ok(server, "presenceStats", {"channel": channel}) == {"numClients": 2, "numUsers": 1}
+
+    status, body = api(server, "subscribe", {"channel": channel})
+    assert_api_error(status, body, 400, 107)
+    status, body = api(server, "subscribe", {"user": "carol", "channel": "bad channel"})
+    assert_api_error(status, body, 400, 102)
+    for c in carol + [dave]:
+        c.close()

@@ -60,6 +60,16 @@ MemoryBroker::Channel& MemoryBroker::channelLocked(Shard& shard, std::string_vie
   return it->second;
 }
 
+MemoryBroker::Channel& MemoryBroker::readLocked(Shard& shard, std::string_view channel,
+                                                Position* position, std::vector<PublicationPtr>* dropped) {
+  int64_t now_ms = steadyMs();
+  Channel& ch = channelLocked(shard, channel, now_ms);
+  expireHistory(ch, now_ms, dropped);
+  position->offset = ch.offset;
+  position->epoch = ch.epoch;
+  return ch;
+}
+
 void MemoryBroker::fanOut(const Channel& ch, const PublicationPtr& pub) {
   if (workers_.empty()) return;  // detached
   for (uint64_t mask = ch.workers; mask != 0; mask &= mask - 1) {
@@ -139,13 +149,9 @@ void MemoryBroker::subscribe(const SubscribeRequest& request,
   Shard& shard = shardFor(request.channel);
   {
     std::lock_guard lock(shard.mu);
-    int64_t now_ms = steadyMs();
-    Channel& ch = channelLocked(shard, request.channel, now_ms);
+    Channel& ch = readLocked(shard, request.channel, &result.position, &dropped);
     ch.workers |= uint64_t{1} << request.worker;
-    result.position.offset = ch.offset;
-    result.position.epoch = ch.epoch;
     if (const Position* since = request.since) {
-      expireHistory(ch, now_ms, &dropped);
       // Recovered means: every publication after `since` is in the reply,
       // and every later one comes live (the worker's bit is set under this
       // same lock). Anything less is reported as not recovered.
@@ -176,11 +182,7 @@ void MemoryBroker::history(const HistoryRequest& request,
   Shard& shard = shardFor(request.channel);
   {
     std::lock_guard lock(shard.mu);
-    int64_t now_ms = steadyMs();
-    Channel& ch = channelLocked(shard, request.channel, now_ms);
-    expireHistory(ch, now_ms, &dropped);
-    result.position.offset = ch.offset;
-    result.position.epoch = ch.epoch;
+    Channel& ch = readLocked(shard, request.channel, &result.position, &dropped);
     const Position* since = request.since;
     if (since && (since->epoch != ch.epoch || since->offset > ch.offset)) {
       result.status = Status::kUnrecoverablePosition;
@@ -202,10 +204,7 @@ void MemoryBroker::removeHistory(std::string_view channel,
   Shard& shard = shardFor(channel);
   {
     std::lock_guard lock(shard.mu);
-    Channel& ch = channelLocked(shard, channel, steadyMs());
-    ch.history.clear(&dropped);
-    result.position.offset = ch.offset;
-    result.position.epoch = ch.epoch;
+    readLocked(shard, channel, &result.position, &dropped).history.clear(&dropped);
   }
   done(result);
 }

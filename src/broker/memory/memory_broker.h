@@ -85,6 +85,10 @@ class MemoryBroker : public Broker {
 
   Shard& shardFor(std::string_view channel);
   Channel& channelLocked(Shard& shard, std::string_view channel, int64_t now_ms);
+  // channelLocked, with expired history dropped into *dropped and the
+  // channel's current position in *position.
+  Channel& readLocked(Shard& shard, std::string_view channel, Position* position,
+                      std::vector<PublicationPtr>* dropped);
   std::string newEpoch();
   void purgeExpiredKeys(Channel& ch, int64_t now_ms);
   // Drops the channel's history if its time is up; what it held goes to *dropped.
