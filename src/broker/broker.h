@@ -4,7 +4,8 @@
 // subscribers for its channel. The memory broker is the embedded default; a
 // Redis broker scales out.
 // Thread-safe: every worker calls it. Callbacks run on the calling worker's
-// thread (the memory broker runs them before returning).
+// thread (the memory broker runs them before returning). Requests and the
+// strings and positions they point to need to live only during the call.
 #pragma once
 
 #include <cstdint>

@@ -250,6 +250,7 @@ void Session::replySubscribed(uint64_t id, bool wants_recovery, const broker::Su
       }
     }
     if (!recovered) w.raw(",\"recovered\":false");
+    hub_.metrics().recoveries[recovered ? 1 : 0].inc();
   }
   w.raw("}}");
   reply(out);

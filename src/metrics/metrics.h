@@ -68,6 +68,7 @@ struct WorkerMetrics {
   Counter published;       // events accepted by this worker (API or client)
   Counter delivered;       // events queued to a subscriber
   Counter slow_consumers;  // disconnects 3006
+  Counter recoveries[2];   // subscribe with since: [0] not recovered, [1] recovered
   Counter api_requests;
   Counter bytes_in;
   Counter bytes_out;

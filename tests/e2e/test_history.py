@@ -310,3 +310,8 @@ def test_recovery_over_max_recovery_events_is_refused(herald_factory):
         # Live events continue right after the recovered ones.
         publish(server, channel, "live")
         assert c.wait_event(channel)["offset"] == 202
+    status, body = server.http_get("/metrics")
+    assert status == 200
+    text = body.decode()
+    assert 'herald_recoveries_total{recovered="true"} 1\n' in text, text
+    assert 'herald_recoveries_total{recovered="false"} 1\n' in text, text
