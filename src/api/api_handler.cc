@@ -12,8 +12,10 @@
 #include "config/config.h"
 #include "core/channel.h"
 #include "core/disconnect.h"
+#include "core/event_json.h"
 #include "core/hub.h"
 #include "core/node.h"
+#include "core/session.h"
 #include "protocol/json_writer.h"
 
 namespace herald::api {
@@ -215,12 +217,146 @@ void methodDisconnect(core::Hub& hub, element body, const Reply& reply) {
   hub.node().gather<size_t>(
       hub.index(),
       [user = std::string(user), client = std::string(client), reason = std::string(reason),
-       code](core::Hub& h) { return h.disconnectUser(user, client, static_cast<uint16_t>(code), reason); },
+       code](core::Hub& h) {
+        return h.forUser(user, client, [&](core::Session& s) { s.disconnect(static_cast<uint16_t>(code), reason); });
+      },
       [reply](std::vector<size_t>) { reply(0, "{}"); });
 }
 
-void notAvailable(core::Hub&, element, const Reply& reply) {
-  fail(reply, core::kErrorNotAvailable, "not available");
+// Reads "channel" and finds its namespace; fails the reply (and returns
+// null) when the channel is missing or invalid, or `enabled(ns)` is false.
+const config::Namespace* channelFor(core::Hub& hub, element body, const Reply& reply,
+                                    bool (*enabled)(const config::Namespace&), std::string* channel) {
+  std::string_view name;
+  if (!optString(body, "channel", &name)) {
+    fail(reply, core::kErrorBadRequest, "channel must be a string");
+    return nullptr;
+  }
+  if (name.empty()) {
+    fail(reply, core::kErrorBadRequest, "channel required");
+    return nullptr;
+  }
+  if (!core::validChannelName(name)) {
+    fail(reply, core::kErrorUnknownChannel, "invalid channel name");
+    return nullptr;
+  }
+  const config::Namespace* ns = hub.node().config().namespaceFor(name);
+  if (!ns) {
+    fail(reply, core::kErrorUnknownChannel, "unknown channel");
+    return nullptr;
+  }
+  if (!enabled(*ns)) {
+    fail(reply, core::kErrorNotAvailable, "not available");
+    return nullptr;
+  }
+  channel->assign(name);
+  return ns;
+}
+
+bool historyEnabled(const config::Namespace& ns) { return ns.history_size > 0; }
+bool presenceEnabled(const config::Namespace& ns) { return ns.presence; }
+
+// {"events":[...],"offset":X,"epoch":E}
+std::string historyJson(const broker::HistoryResult& r) {
+  std::string out;
+  JsonWriter w(&out);
+  w.raw("{\"events\":");
+  core::writeEvents(w, r.publications);
+  w.raw(",\"offset\":").number(r.position.offset).raw(",\"epoch\":").string(r.position.epoch).raw('}');
+  return out;
+}
+
+void methodHistory(core::Hub& hub, element body, const Reply& reply) {
+  std::string channel;
+  if (!channelFor(hub, body, reply, historyEnabled, &channel)) return;
+  broker::HistoryRequest req;
+  req.channel = channel;
+  broker::Position since;
+  element v;
+  if (body["since"].get(v) == simdjson::SUCCESS && !v.is_null()) {
+    std::string_view epoch;
+    element offset;
+    if (!v.is_object() || v["offset"].get(offset) != simdjson::SUCCESS ||
+        offset.get_uint64().get(since.offset) != simdjson::SUCCESS || !optString(v, "epoch", &epoch)) {
+      return fail(reply, core::kErrorBadRequest, "since must be {\"offset\": integer >= 0, \"epoch\": string}");
+    }
+    since.epoch.assign(epoch);
+    req.since = &since;
+  }
+  if (body["limit"].get(v) == simdjson::SUCCESS && !v.is_null() &&
+      (v.get_int64().get(req.limit) != simdjson::SUCCESS || req.limit < 0)) {
+    return fail(reply, core::kErrorBadRequest, "limit must be an integer >= 0");
+  }
+  if (body["reverse"].get(v) == simdjson::SUCCESS && !v.is_null() &&
+      v.get_bool().get(req.reverse) != simdjson::SUCCESS) {
+    return fail(reply, core::kErrorBadRequest, "reverse must be a boolean");
+  }
+  hub.node().broker().history(req, [reply](const broker::HistoryResult& r) {
+    if (r.status == broker::Status::kUnrecoverablePosition) {
+      return fail(reply, core::kErrorUnrecoverablePosition, "unrecoverable position");
+    }
+    if (r.status != broker::Status::kOk) return fail(reply, core::kErrorInternal, "engine unavailable");
+    reply(0, historyJson(r));
+  });
+}
+
+void methodHistoryRemove(core::Hub& hub, element body, const Reply& reply) {
+  std::string channel;
+  if (!channelFor(hub, body, reply, historyEnabled, &channel)) return;
+  hub.node().broker().removeHistory(channel, [reply](const broker::HistoryResult& r) {
+    if (r.status != broker::Status::kOk) return fail(reply, core::kErrorInternal, "engine unavailable");
+    reply(0, historyJson(r));
+  });
+}
+
+bool always(const config::Namespace&) { return true; }
+
+// subscribe / unsubscribe: every connection of `user` (or just `client`),
+// on every worker; each is told with a push.
+void subscribeUser(core::Hub& hub, element body, const Reply& reply, bool subscribe) {
+  std::string channel;
+  if (!channelFor(hub, body, reply, always, &channel)) return;
+  std::string_view user, client;
+  element v;
+  if (!optString(body, "user", &user) || !optString(body, "client", &client)) {
+    return fail(reply, core::kErrorBadRequest, "user and client must be strings");
+  }
+  if (body["user"].get(v) != simdjson::SUCCESS) return fail(reply, core::kErrorBadRequest, "user required");
+  hub.node().gather<size_t>(
+      hub.index(),
+      [user = std::string(user), client = std::string(client), channel, subscribe](core::Hub& h) {
+        return h.forUser(user, client, [&](core::Session& s) {
+          subscribe ? s.serverSubscribe(channel) : s.serverUnsubscribe(channel);
+        });
+      },
+      [reply](std::vector<size_t>) { reply(0, "{}"); });
+}
+
+void methodSubscribe(core::Hub& hub, element body, const Reply& reply) { subscribeUser(hub, body, reply, true); }
+void methodUnsubscribe(core::Hub& hub, element body, const Reply& reply) { subscribeUser(hub, body, reply, false); }
+
+void methodPresence(core::Hub& hub, element body, const Reply& reply) {
+  std::string channel;
+  if (!channelFor(hub, body, reply, presenceEnabled, &channel)) return;
+  hub.node().broker().presence(channel, [reply](const broker::PresenceResult& r) {
+    if (r.status != broker::Status::kOk) return fail(reply, core::kErrorInternal, "engine unavailable");
+    std::string out;
+    JsonWriter w(&out);
+    core::writePresence(w, r.clients);
+    reply(0, std::move(out));
+  });
+}
+
+void methodPresenceStats(core::Hub& hub, element body, const Reply& reply) {
+  std::string channel;
+  if (!channelFor(hub, body, reply, presenceEnabled, &channel)) return;
+  hub.node().broker().presenceStats(channel, [reply](const broker::PresenceStats& r) {
+    if (r.status != broker::Status::kOk) return fail(reply, core::kErrorInternal, "engine unavailable");
+    std::string out;
+    JsonWriter w(&out);
+    core::writePresenceStats(w, r);
+    reply(0, std::move(out));
+  });
 }
 
 using Method = void (*)(core::Hub&, element, const Reply&);
@@ -232,12 +368,12 @@ Method findMethod(std::string_view name) {
       {"channels", methodChannels},
       {"info", methodInfo},
       {"disconnect", methodDisconnect},
-      {"subscribe", notAvailable},
-      {"unsubscribe", notAvailable},
-      {"presence", notAvailable},
-      {"presenceStats", notAvailable},
-      {"history", notAvailable},
-      {"historyRemove", notAvailable},
+      {"subscribe", methodSubscribe},
+      {"unsubscribe", methodUnsubscribe},
+      {"presence", methodPresence},
+      {"presenceStats", methodPresenceStats},
+      {"history", methodHistory},
+      {"historyRemove", methodHistoryRemove},
   };
   auto it = methods.find(name);
   return it == methods.end() ? nullptr : it->second;
@@ -321,7 +457,8 @@ int httpStatusFor(int code) {
     case core::kErrorBadRequest: return 400;
     case core::kErrorPermissionDenied: return 403;
     case core::kErrorUnknownMethod: return 404;
-    case core::kErrorAlreadySubscribed: return 409;
+    case core::kErrorAlreadySubscribed:
+    case core::kErrorUnrecoverablePosition: return 409;
     case core::kErrorMessageTooLarge: return 413;
     case core::kErrorLimitExceeded:
     case core::kErrorTooManyRequests: return 429;

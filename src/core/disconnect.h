@@ -59,6 +59,9 @@ enum ErrorCode : uint16_t {
   kErrorTokenExpired = 109,
   kErrorTooManyRequests = 110,
   kErrorMessageTooLarge = 111,
+  // An extension of DESIGN.md's list: `since` names another epoch or an
+  // offset the channel has not reached (history).
+  kErrorUnrecoverablePosition = 112,
 };
 
 }  // namespace herald::core

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "core/disconnect.h"
+#include "core/event_json.h"
 #include "core/node.h"
 #include "core/session.h"
 #include "net/worker.h"
@@ -42,21 +43,27 @@ Session* Hub::findSession(uint64_t connection_id) {
   return it == sessions_.end() ? nullptr : it->second;
 }
 
-void Hub::subscribe(Session* session, std::string_view channel,
-                    std::function<void(broker::Status, const broker::Position&)> done) {
+void Hub::subscribe(Session* session, std::string_view channel, const broker::Position* since,
+                    std::function<void(const broker::SubscribeResult&)> done) {
   uint64_t conn_id = session->connectionId();
+  broker::SubscribeRequest request;
+  request.channel = channel;
+  request.worker = index_;
+  request.since = since;
+  request.max_recovery = node_.config().engine.max_recovery_events;
   node_.broker().subscribe(
-      channel, index_,
-      [this, conn_id, channel = std::string(channel), done = std::move(done)](
-          const broker::SubscribeResult& result) {
+      request, [this, conn_id, channel = std::string(channel), done = std::move(done)](
+                   const broker::SubscribeResult& result) {
         // The session may have gone while an asynchronous broker answered.
         Session* s = findSession(conn_id);
         if (!s) return;
         if (result.status == broker::Status::kOk) {
+          // From here on, offsets after the position come from the inbox;
+          // the ones up to it were recovered (or are not wanted).
           channels_[channel].subscribers.push_back({s, result.position.offset});
           metrics_.subscriptions.add(1);
         }
-        done(result.status, result.position);
+        done(result);
       });
 }
 
@@ -108,6 +115,7 @@ void Hub::deliver(const broker::PublicationPtr& pub) {
   auto it = channels_.find(pub->channel);
   if (it == channels_.end()) return;
   LocalChannel& local = it->second;
+  if (pub->kind != broker::Publication::Kind::kEvent) return deliverPresence(local, *pub);
   std::array<net::Bytes, static_cast<size_t>(WireFormat::kCount)> frames;
   delivering_ = &local;
   size_t delivered = 0;
@@ -135,22 +143,40 @@ void Hub::deliver(const broker::PublicationPtr& pub) {
   }
 }
 
-// {"push":{"channel":C,"event":{"eventType":T,"version":V,"timestamp":MS,
-//  "payload":P,"offset":N[,"publisher":{"user":U,"client":C}]}}}
+// Joins and leaves go to every subscriber but the client they are about,
+// whatever its position: they are not part of the offset sequence.
+void Hub::deliverPresence(const LocalChannel& local, const broker::Publication& pub) {
+  std::array<net::Bytes, static_cast<size_t>(WireFormat::kCount)> frames;
+  std::vector<Session*> targets;
+  for (const Subscriber& sub : local.subscribers) {
+    if (sub.session && sub.session->client() != pub.publisher_client) targets.push_back(sub.session);
+  }
+  // Delivering may close a session (slow consumer), which unsubscribes it:
+  // the list above is a snapshot, and a closing session ignores pushes.
+  for (Session* s : targets) {
+    auto format = static_cast<size_t>(s->format());
+    if (!frames[format]) frames[format] = encode(static_cast<WireFormat>(format), pub);
+    s->deliver(frames[format]);
+  }
+}
+
+// {"push":{"channel":C,"event":{...}}} or {"push":{"channel":C,"join":{...}}}
 net::Bytes Hub::encode(WireFormat format, const broker::Publication& pub) {
   push_json_.clear();
   protocol::JsonWriter w(&push_json_);
   w.raw("{\"push\":{\"channel\":").string(pub.channel);
-  w.raw(",\"event\":{\"eventType\":").string(pub.event_type);
-  w.raw(",\"version\":").number(pub.version);
-  w.raw(",\"timestamp\":").number(pub.timestamp_ms);
-  w.raw(",\"payload\":").raw(pub.payload);
-  w.raw(",\"offset\":").number(pub.offset);
-  if (!pub.publisher_client.empty()) {
-    w.raw(",\"publisher\":{\"user\":").string(pub.publisher_user);
-    w.raw(",\"client\":").string(pub.publisher_client).raw('}');
+  switch (pub.kind) {
+    case broker::Publication::Kind::kEvent:
+      w.raw(",\"event\":");
+      writeEvent(w, pub);
+      break;
+    case broker::Publication::Kind::kJoin:
+    case broker::Publication::Kind::kLeave:
+      w.raw(pub.kind == broker::Publication::Kind::kJoin ? ",\"join\":" : ",\"leave\":");
+      writeClientInfo(w, pub.publisher_client, pub.publisher_user, pub.payload);
+      break;
   }
-  w.raw("}}}");
+  w.raw("}}");
   return g_encoders[static_cast<size_t>(format)](push_json_, pub);
 }
 
@@ -172,8 +198,9 @@ std::vector<std::string> Hub::users() const {
   return {seen.begin(), seen.end()};
 }
 
-size_t Hub::disconnectUser(std::string_view user, std::string_view client, uint16_t code,
-                           std::string_view reason) {
+size_t Hub::forUser(std::string_view user, std::string_view client,
+                    const std::function<void(Session&)>& fn) {
+  // Collected first: fn may close sessions, which changes the index.
   std::vector<Session*> matches;
   for (const auto& [id, session] : sessions_) {
     if (session->connected() && session->user() == user &&
@@ -181,7 +208,7 @@ size_t Hub::disconnectUser(std::string_view user, std::string_view client, uint1
       matches.push_back(session);
     }
   }
-  for (Session* s : matches) s->disconnect(code, reason);
+  for (Session* s : matches) fn(*s);
   return matches.size();
 }
 

@@ -58,9 +58,12 @@ class Hub {
   size_t numSessions() const { return sessions_.size(); }
 
   // Adds `session` to the channel's local subscribers once the broker knows
-  // this worker wants the channel; done(status, position) follows.
-  void subscribe(Session* session, std::string_view channel,
-                 std::function<void(broker::Status, const broker::Position&)> done);
+  // this worker wants the channel; done(result) follows, with the
+  // publications after `since` when they could be recovered. The session
+  // then gets every publication after result.position live: none twice,
+  // none missing, whatever was in flight while it subscribed.
+  void subscribe(Session* session, std::string_view channel, const broker::Position* since,
+                 std::function<void(const broker::SubscribeResult&)> done);
   void unsubscribe(Session* session, std::string_view channel);
 
   // A publication from the broker, in offset order per channel. Callable
@@ -69,15 +72,17 @@ class Hub {
   // not do: a handler posted from the worker's own thread is queued apart
   // from those posted by other threads, so the order between them is lost.)
   void enqueue(broker::PublicationPtr pub);
-  // Delivers a publication to the local subscribers; worker thread only.
+  // Delivers a publication (or a join/leave) to the local subscribers;
+  // worker thread only.
   void deliver(const broker::PublicationPtr& pub);
 
   // For the server API (run through Node::gather).
   std::unordered_map<std::string, uint32_t> channelCounts(std::string_view pattern) const;
   std::vector<std::string> users() const;
-  // Disconnects the sessions of `user` (and `client`, if not empty).
-  size_t disconnectUser(std::string_view user, std::string_view client, uint16_t code,
-                        std::string_view reason);
+  // Runs fn on each connected session of `user` (and `client`, if not
+  // empty); returns how many.
+  size_t forUser(std::string_view user, std::string_view client,
+                 const std::function<void(Session&)>& fn);
 
   // Periodic work (broker sweep on worker 0).
   void tick(int64_t now_ms);
@@ -97,6 +102,7 @@ class Hub {
   };
 
   net::Bytes encode(WireFormat format, const broker::Publication& pub);
+  void deliverPresence(const LocalChannel& local, const broker::Publication& pub);
   void drainInbox();
 
   Node& node_;

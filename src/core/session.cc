@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "core/channel.h"
 #include "core/disconnect.h"
+#include "core/event_json.h"
 #include "core/hub.h"
 #include "core/node.h"
 #include "log/log.h"
@@ -61,6 +62,11 @@ Session::Session(Hub& hub, Transport& transport, int64_t now_ms)
 }
 
 Session::~Session() {
+  // A connection that ends without a goodbye (reset, no pong) leaves
+  // presence here; one that was disconnected already left it then.
+  if (state_ == State::kConnected) {
+    for (const std::string& channel : channels_) leavePresence(channel);
+  }
   hub_.removeSession(this);
   if (admitted_) hub_.node().admission().release(transport_.remoteIp());
 }
@@ -115,9 +121,9 @@ void Session::handle(protocol::Command& cmd) {
     case Method::kSubscribe: handleSubscribe(cmd); break;
     case Method::kUnsubscribe: handleUnsubscribe(cmd); break;
     case Method::kPublish: handlePublish(cmd); break;
+    case Method::kHistory: handleHistory(cmd); break;
     case Method::kPresence:
-    case Method::kPresenceStats:
-    case Method::kHistory:
+    case Method::kPresenceStats: handlePresence(cmd); break;
     case Method::kRefresh:
       hub_.metrics().commands_error[static_cast<size_t>(kindOf(cmd.method))].inc();
       replyError(cmd.id, kErrorNotAvailable, "not available");
@@ -160,6 +166,7 @@ void Session::handleConnect(const protocol::Command& cmd) {
       return;
     }
     user_ = claims.sub;
+    if (!claims.info_json.empty()) info_ = std::make_unique<const std::string>(std::move(claims.info_json));
     expires_at_s_ = claims.exp.value_or(0);
   }
   newClientId(client_);
@@ -216,34 +223,105 @@ void Session::handleSubscribe(const protocol::Command& cmd) {
   uint64_t id = cmd.id;
   std::string channel = cmd.channel;
   bool wants_recovery = cmd.since.present;
-  hub_.subscribe(this, channel, [this, id, channel, wants_recovery](broker::Status status,
-                                                                    const broker::Position& pos) {
-    auto& metrics = hub_.metrics();
-    if (status != broker::Status::kOk) {
-      channels_.erase(std::find(channels_.begin(), channels_.end(), channel));
-      metrics.commands_error[static_cast<size_t>(CommandKind::kSubscribe)].inc();
-      replyError(id, kErrorInternal, "engine unavailable");
+  broker::Position since{cmd.since.offset, cmd.since.epoch};
+  hub_.subscribe(this, channel, wants_recovery ? &since : nullptr,
+                 [this, id, channel, wants_recovery](const broker::SubscribeResult& result) {
+                   if (result.status != broker::Status::kOk) {
+                     channels_.erase(std::find(channels_.begin(), channels_.end(), channel));
+                     hub_.metrics().commands_error[static_cast<size_t>(CommandKind::kSubscribe)].inc();
+                     replyError(id, kErrorInternal, "engine unavailable");
+                     return;
+                   }
+                   joinPresence(channel);
+                   replySubscribed(id, wants_recovery, result);
+                 });
+}
+
+// {"id":N,"subscribe":{"offset":X,"epoch":E[,"recovered":B][,"events":[...]]}}
+// The recovered events travel in the reply itself, so they reach the client
+// before any live push queued after it.
+void Session::replySubscribed(uint64_t id, bool wants_recovery, const broker::SubscribeResult& result) {
+  hub_.metrics().commands_ok[static_cast<size_t>(CommandKind::kSubscribe)].inc();
+  std::string& out = hub_.scratch();
+  protocol::JsonWriter w(&out);
+  w.raw("{\"id\":").number(id).raw(",\"subscribe\":{\"offset\":").number(result.position.offset);
+  w.raw(",\"epoch\":").string(result.position.epoch);
+  if (wants_recovery) {
+    // A reply larger than half the out-queue could never be sent whole
+    // (3006, and the same again on every reconnect): say "not recovered"
+    // instead, so the client reloads its state once and goes on.
+    size_t head = out.size();
+    bool recovered = result.recovered;
+    if (recovered) {
+      w.raw(",\"recovered\":true,\"events\":");
+      size_t budget = hub_.node().config().limits.max_queue_bytes / 2;
+      if (writeEvents(w, result.publications, budget) < result.publications.size()) {
+        out.resize(head);
+        recovered = false;
+      }
+    }
+    if (!recovered) w.raw(",\"recovered\":false");
+    hub_.metrics().recoveries[recovered ? 1 : 0].inc();
+  }
+  w.raw("}}");
+  reply(out);
+}
+
+void Session::joinPresence(std::string_view channel) {
+  const config::Namespace* ns = hub_.node().config().namespaceFor(channel);
+  // join_leave alone tracks presence too: a leave needs to know who joined.
+  if (!ns || !(ns->presence || ns->join_leave) || state_ != State::kConnected) return;
+  broker::ClientInfo info;
+  info.client.assign(client());
+  info.user = user_;
+  if (info_) info.info = *info_;
+  hub_.node().broker().addPresence(channel, info, ns->join_leave);
+}
+
+void Session::leavePresence(std::string_view channel) {
+  const config::Namespace* ns = hub_.node().config().namespaceFor(channel);
+  if (!ns || !(ns->presence || ns->join_leave)) return;
+  hub_.node().broker().removePresence(channel, client(), ns->join_leave);
+}
+
+bool Session::dropSubscription(std::string_view channel) {
+  auto it = std::find(channels_.begin(), channels_.end(), channel);
+  if (it == channels_.end()) return false;
+  leavePresence(channel);
+  hub_.unsubscribe(this, channel);
+  channels_.erase(it);
+  return true;
+}
+
+void Session::serverSubscribe(std::string_view channel) {
+  if (state_ != State::kConnected || isSubscribed(channel) ||
+      channels_.size() >= hub_.node().config().limits.max_channels_per_connection) {
+    return;
+  }
+  channels_.emplace_back(channel);
+  hub_.subscribe(this, channel, nullptr, [this, ch = std::string(channel)](const broker::SubscribeResult& r) {
+    if (r.status != broker::Status::kOk) {
+      channels_.erase(std::find(channels_.begin(), channels_.end(), ch));
       return;
     }
-    metrics.commands_ok[static_cast<size_t>(CommandKind::kSubscribe)].inc();
+    joinPresence(ch);
     std::string& out = hub_.scratch();
     protocol::JsonWriter w(&out);
-    w.raw("{\"id\":").number(id).raw(",\"subscribe\":{\"offset\":").number(pos.offset);
-    w.raw(",\"epoch\":").string(pos.epoch);
-    // Without history nothing can be recovered: say so plainly, so the
-    // client reloads its state instead of assuming it missed nothing.
-    if (wants_recovery) w.raw(",\"recovered\":false");
-    w.raw("}}");
+    w.raw("{\"push\":{\"channel\":").string(ch).raw(",\"subscribe\":{\"offset\":").number(r.position.offset);
+    w.raw(",\"epoch\":").string(r.position.epoch).raw("}}}");
     reply(out);
   });
 }
 
+void Session::serverUnsubscribe(std::string_view channel) {
+  if (state_ != State::kConnected || !dropSubscription(channel)) return;
+  std::string& out = hub_.scratch();
+  protocol::JsonWriter(&out).raw("{\"push\":{\"channel\":").string(channel).raw(",\"unsubscribe\":{}}}");
+  reply(out);
+}
+
 void Session::handleUnsubscribe(const protocol::Command& cmd) {
-  auto it = std::find(channels_.begin(), channels_.end(), cmd.channel);
-  if (it != channels_.end()) {
-    hub_.unsubscribe(this, cmd.channel);
-    channels_.erase(it);
-  }
+  dropSubscription(cmd.channel);
   // Unsubscribing from a channel one is not in is not an error: the result
   // (not subscribed) is what the client asked for.
   hub_.metrics().commands_ok[static_cast<size_t>(CommandKind::kUnsubscribe)].inc();
@@ -312,6 +390,103 @@ void Session::handlePublish(const protocol::Command& cmd) {
   });
 }
 
+const config::Namespace* Session::readableNamespace(const protocol::Command& cmd,
+                                                    bool (*enabled)(const config::Namespace&)) {
+  auto& m = hub_.metrics();
+  auto kind = static_cast<size_t>(kindOf(cmd.method));
+  const config::Namespace* ns = channelNamespace(cmd.id, cmd.channel);
+  if (!ns) {
+    m.commands_error[kind].inc();
+    return nullptr;
+  }
+  // Whoever may subscribe may read what a subscriber would see.
+  if (ns->subscribe != config::SubscribeRule::kAny) {
+    m.reject(metrics::Rejection::kPermissionDenied);
+    m.commands_error[kind].inc();
+    replyError(cmd.id, kErrorPermissionDenied, "permission denied");
+    return nullptr;
+  }
+  if (!enabled(*ns)) {
+    m.commands_error[kind].inc();
+    replyError(cmd.id, kErrorNotAvailable, "not available");
+    return nullptr;
+  }
+  return ns;
+}
+
+// {"id":N,"history":{"events":[...],"offset":X,"epoch":E}}
+void Session::handleHistory(const protocol::Command& cmd) {
+  if (!readableNamespace(cmd, [](const config::Namespace& ns) { return ns.history_size > 0; })) return;
+  broker::Position since{cmd.since.offset, cmd.since.epoch};
+  broker::HistoryRequest req;
+  req.channel = cmd.channel;
+  req.since = cmd.since.present ? &since : nullptr;
+  req.limit = cmd.limit;
+  req.reverse = cmd.reverse;
+  uint64_t id = cmd.id;
+  uint64_t conn_id = connectionId();
+  Hub* hub = &hub_;
+  hub_.node().broker().history(req, [hub, conn_id, id](const broker::HistoryResult& r) {
+    Session* self = hub->findSession(conn_id);
+    if (!self) return;
+    auto kind = static_cast<size_t>(CommandKind::kHistory);
+    if (r.status == broker::Status::kUnrecoverablePosition) {
+      hub->metrics().commands_error[kind].inc();
+      return self->replyError(id, kErrorUnrecoverablePosition, "unrecoverable position");
+    }
+    if (r.status != broker::Status::kOk) {
+      hub->metrics().commands_error[kind].inc();
+      return self->replyError(id, kErrorInternal, "engine unavailable");
+    }
+    hub->metrics().commands_ok[kind].inc();
+    std::string& out = hub->scratch();
+    protocol::JsonWriter w(&out);
+    w.raw("{\"id\":").number(id).raw(",\"history\":{\"events\":");
+    // Whole events up to half the out-queue; the client pages on with
+    // `since` from the last offset it got.
+    writeEvents(w, r.publications, hub->node().config().limits.max_queue_bytes / 2);
+    w.raw(",\"offset\":").number(r.position.offset).raw(",\"epoch\":").string(r.position.epoch);
+    w.raw("}}");
+    self->reply(out);
+  });
+}
+
+// {"id":N,"presence":{"clients":{...}}} or {"id":N,"presenceStats":{"numClients":C,"numUsers":U}}
+void Session::handlePresence(const protocol::Command& cmd) {
+  if (!readableNamespace(cmd, [](const config::Namespace& ns) { return ns.presence; })) return;
+  uint64_t id = cmd.id;
+  uint64_t conn_id = connectionId();
+  Hub* hub = &hub_;
+  auto start = [hub, conn_id, id](std::string_view method) -> std::pair<Session*, std::string*> {
+    Session* self = hub->findSession(conn_id);
+    if (!self) return {nullptr, nullptr};
+    std::string& out = hub->scratch();
+    protocol::JsonWriter(&out).raw("{\"id\":").number(id).raw(",\"").raw(method).raw("\":");
+    return {self, &out};
+  };
+  if (cmd.method == Method::kPresence) {
+    hub_.node().broker().presence(cmd.channel, [hub, start](const broker::PresenceResult& r) {
+      auto [self, out] = start("presence");
+      if (!self) return;
+      hub->metrics().commands_ok[static_cast<size_t>(CommandKind::kPresence)].inc();
+      protocol::JsonWriter w(out);
+      writePresence(w, r.clients);
+      w.raw('}');
+      self->reply(*out);
+    });
+  } else {
+    hub_.node().broker().presenceStats(cmd.channel, [hub, start](const broker::PresenceStats& r) {
+      auto [self, out] = start("presenceStats");
+      if (!self) return;
+      hub->metrics().commands_ok[static_cast<size_t>(CommandKind::kPresenceStats)].inc();
+      protocol::JsonWriter w(out);
+      writePresenceStats(w, r);
+      w.raw('}');
+      self->reply(*out);
+    });
+  }
+}
+
 void Session::replyError(uint64_t id, uint16_t code, std::string_view message) {
   std::string& out = hub_.scratch();
   protocol::JsonWriter w(&out);
@@ -335,6 +510,10 @@ void Session::deliver(const net::Bytes& frame) {
 
 void Session::disconnect(uint16_t code, std::string_view reason) {
   if (state_ == State::kClosing) return;
+  // Others see this client leave now, not when its socket is finally closed.
+  if (state_ == State::kConnected) {
+    for (const std::string& channel : channels_) leavePresence(channel);
+  }
   state_ = State::kClosing;
   DisconnectInfo info = disconnectInfo(code);
   if (reason.empty()) reason = info.reason;

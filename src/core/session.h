@@ -6,11 +6,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/transport.h"
+#include "broker/broker.h"
 #include "net/bytes.h"
 #include "protocol/command.h"
 
@@ -36,6 +38,12 @@ class Session {
   // Sends the disconnect push and closes the transport with `code`.
   void disconnect(uint16_t code, std::string_view reason = {});
 
+  // Subscribes or unsubscribes on the server's word (the API), whatever the
+  // namespace's rules, and tells the client with a subscribe/unsubscribe
+  // push. Nothing happens if there is nothing to do.
+  void serverSubscribe(std::string_view channel);
+  void serverUnsubscribe(std::string_view channel);
+
   // A prepared push from the hub.
   void deliver(const net::Bytes& frame);
 
@@ -56,6 +64,20 @@ class Session {
   void handleSubscribe(const protocol::Command& cmd);
   void handleUnsubscribe(const protocol::Command& cmd);
   void handlePublish(const protocol::Command& cmd);
+  void handleHistory(const protocol::Command& cmd);
+  // Leaves presence and the hub's index; false if not subscribed.
+  bool dropSubscription(std::string_view channel);
+  void handlePresence(const protocol::Command& cmd);
+  // The subscribe reply: position, and with `since` whether it recovered.
+  void replySubscribed(uint64_t id, bool wants_recovery, const broker::SubscribeResult& result);
+  // Enters or leaves the channel's presence if its namespace tracks it.
+  void joinPresence(std::string_view channel);
+  void leavePresence(std::string_view channel);
+  // Checks a read command (history, presence): the channel is valid, the
+  // client may subscribe to it, and `enabled(ns)` holds (else 108). Replies
+  // with the error and returns null when not.
+  const config::Namespace* readableNamespace(const protocol::Command& cmd,
+                                             bool (*enabled)(const config::Namespace&));
   void replyError(uint64_t id, uint16_t code, std::string_view message);
   void reply(std::string_view json);
   bool isSubscribed(std::string_view channel) const;
@@ -70,6 +92,7 @@ class Session {
   int64_t expires_at_s_ = 0;  // token exp; 0 = never
   char client_[36] = {};  // the client id, a UUID: inline, not a heap string
   std::string user_;
+  std::unique_ptr<const std::string> info_;  // the token's "info" (JSON); null if none
   std::vector<std::string> channels_;  // subscribed channels
 };
 

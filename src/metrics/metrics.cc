@@ -121,6 +121,12 @@ std::string renderPrometheus(const std::vector<const WorkerMetrics*>& w, const N
   header(&out, "herald_slow_consumer_disconnects_total", "counter", "Clients dropped for not reading (3006).");
   line("herald_slow_consumer_disconnects_total", "",
        sum(w, [](const WorkerMetrics& m) { return m.slow_consumers.get(); }));
+  header(&out, "herald_recoveries_total", "counter",
+         "Subscribes with a position, by whether every missed event could be sent.");
+  for (int ok = 0; ok < 2; ++ok) {
+    line("herald_recoveries_total", ok ? "recovered=\"true\"" : "recovered=\"false\"",
+         sum(w, [ok](const WorkerMetrics& m) { return m.recoveries[ok].get(); }));
+  }
   header(&out, "herald_api_requests_total", "counter", "Server API requests with a valid key.");
   line("herald_api_requests_total", "", sum(w, [](const WorkerMetrics& m) { return m.api_requests.get(); }));
   header(&out, "herald_api_request_duration_seconds", "histogram",

@@ -92,6 +92,7 @@ struct WorkerMetrics {
   Counter published;       // events accepted by this worker (API or client)
   Counter delivered;       // events queued to a subscriber
   Counter slow_consumers;  // disconnects 3006
+  Counter recoveries[2];   // subscribe with since: [0] not recovered, [1] recovered
   Counter api_requests;
   Histogram api_latency;  // valid-key API requests, arrival to answer
   Counter bytes_in;

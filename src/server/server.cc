@@ -69,6 +69,13 @@ Server::~Server() {
   if (!parts_) return;
   for (auto& w : parts_->workers) w->stop();
   for (auto& w : parts_->workers) w->join();
+  detachBroker();
+}
+
+// The workers have stopped: what sessions do as they are destroyed with
+// them (leave presence) must not post to loops that are going away.
+void Server::detachBroker() {
+  if (parts_->broker) parts_->broker->detach();
 }
 
 int Server::run() {
@@ -153,6 +160,7 @@ int Server::run() {
   }
   for (auto& w : p.workers) w->stop();
   for (auto& w : p.workers) w->join();
+  detachBroker();
   spdlog::info("stopped");
   return 0;
 }

@@ -21,6 +21,7 @@ class Server {
 
  private:
   struct Parts;
+  void detachBroker();
   std::unique_ptr<Parts> parts_;
 };
 

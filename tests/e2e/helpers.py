@@ -289,6 +289,17 @@ class NativeClient:
                 return (rcvd.code if rcvd else None), (rcvd.reason if rcvd else ""), list(self.inbox)
 
 
+def close_abruptly(client: NativeClient) -> None:
+    """Drops the client's TCP connection without a Close frame (an RST)."""
+    sock = client.ws.socket
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()
+    except OSError:
+        pass
+    client.close()
+
+
 def disconnect_push(messages: list[dict]) -> dict | None:
     for m in messages:
         if "push" in m and "disconnect" in m["push"]:

@@ -190,5 +190,114 @@ TEST_F(HubTest, SubscribingAfterAPublicationStartsAfterIt) {
   EXPECT_NE(c.transport->frames[0].view().find(R"("offset":2)"), std::string_view::npos);
 }
 
+// The default namespace with history, presence and join/leave pushes.
+class HubHistoryTest : public HubTest {
+ protected:
+  HubHistoryTest() {
+    config::Namespace& ns = config_.namespaces.at(0);
+    ns.history_size = 100;
+    ns.presence = true;
+    ns.join_leave = true;
+  }
+
+  void publishWithHistory(std::string_view channel, bool drain = true) {
+    broker::PublishRequest req;
+    req.channel = channel;
+    req.event_type = "t";
+    req.payload = "{}";
+    req.history_size = 100;
+    req.history_ttl_s = 300;
+    broker_.publish(req, [](const broker::PublishResult&) {});
+    if (drain) run();
+  }
+
+  std::string epochOf(std::string_view channel) {
+    std::string epoch;
+    broker::HistoryRequest req;
+    req.channel = channel;
+    broker_.history(req, [&](const broker::HistoryResult& r) { epoch = r.position.epoch; });
+    return epoch;
+  }
+};
+
+TEST_F(HubHistoryTest, RecoveredEventsComeInTheReplyThenLiveOnesOnceEach) {
+  Client& watcher = connect();  // keeps the worker subscribed
+  watcher.session->onMessage(R"({"id":2,"subscribe":{"channel":"news"}})");
+  for (int i = 0; i < 3; ++i) publishWithHistory("news");
+  // Offset 4 is published and sits in the worker's inbox, undelivered,
+  // while the client subscribes from offset 1.
+  publishWithHistory("news", /*drain=*/false);
+  Client& c = connect();
+  std::string epoch = epochOf("news");
+  c.session->onMessage(R"({"id":2,"subscribe":{"channel":"news","since":{"offset":1,"epoch":")" + epoch +
+                       R"("}}})");
+  std::string reply = c.transport->replies.back();
+  EXPECT_NE(reply.find(R"("recovered":true)"), std::string::npos) << reply;
+  EXPECT_NE(reply.find(R"("offset":4,"epoch")"), std::string::npos) << reply;
+  for (int off = 2; off <= 4; ++off) {
+    EXPECT_NE(reply.find("\"offset\":" + std::to_string(off) + "}"), std::string::npos) << off << reply;
+  }
+  run();  // offset 4 leaves the inbox: already recovered, not delivered again
+  EXPECT_TRUE(c.transport->frames.empty());
+  publishWithHistory("news");
+  ASSERT_EQ(c.transport->frames.size(), 1u);
+  EXPECT_NE(c.transport->frames[0].view().find(R"("offset":5)"), std::string_view::npos);
+}
+
+TEST_F(HubHistoryTest, AnUnrecoverablePositionSaysSoWithTheCurrentOne) {
+  publishWithHistory("news");
+  Client& c = connect();
+  c.session->onMessage(R"({"id":2,"subscribe":{"channel":"news","since":{"offset":0,"epoch":"old"}}})");
+  std::string reply = c.transport->replies.back();
+  EXPECT_NE(reply.find(R"("recovered":false)"), std::string::npos) << reply;
+  EXPECT_NE(reply.find(R"("offset":1)"), std::string::npos) << reply;
+  EXPECT_EQ(reply.find("events"), std::string::npos) << reply;
+}
+
+TEST_F(HubHistoryTest, HistoryCommand) {
+  for (int i = 0; i < 5; ++i) publishWithHistory("news");
+  Client& c = connect();
+  c.session->onMessage(R"({"id":2,"history":{"channel":"news","limit":2,"reverse":true}})");
+  std::string reply = c.transport->replies.back();
+  EXPECT_NE(reply.find(R"({"id":2,"history":{"events":[{"eventType":"t")"), std::string::npos) << reply;
+  EXPECT_LT(reply.find(R"("offset":5})"), reply.find(R"("offset":4})")) << reply;
+  EXPECT_EQ(reply.find(R"("offset":3})"), std::string::npos) << reply;
+  c.session->onMessage(R"({"id":3,"history":{"channel":"news","since":{"offset":1,"epoch":"x"}}})");
+  EXPECT_NE(c.transport->replies.back().find(R"("code":112)"), std::string::npos);
+}
+
+TEST_F(HubHistoryTest, JoinAndLeaveReachTheOthersAndAClosedSessionLeaves) {
+  Client& a = connect();
+  a.session->onMessage(R"({"id":2,"subscribe":{"channel":"room"}})");
+  run();
+  Client& b = connect();
+  b.session->onMessage(R"({"id":2,"subscribe":{"channel":"room"}})");
+  run();
+  ASSERT_EQ(a.transport->frames.size(), 1u);
+  EXPECT_NE(a.transport->frames[0].view().find(R"("join":{"client":")"), std::string_view::npos);
+  EXPECT_TRUE(b.transport->frames.empty()) << "no join push about oneself";
+
+  a.session->onMessage(R"({"id":3,"presenceStats":{"channel":"room"}})");
+  EXPECT_NE(a.transport->replies.back().find(R"({"numClients":2,"numUsers":1})"), std::string::npos)
+      << a.transport->replies.back();
+
+  b.session.reset();  // the connection died
+  run();
+  ASSERT_EQ(a.transport->frames.size(), 2u);
+  EXPECT_NE(a.transport->frames[1].view().find(R"("leave":{"client":")"), std::string_view::npos);
+  a.session->onMessage(R"({"id":4,"presence":{"channel":"room"}})");
+  std::string reply = a.transport->replies.back();
+  EXPECT_NE(reply.find(std::string(a.session->client())), std::string::npos) << reply;
+  EXPECT_EQ(reply.find("},\""), std::string::npos) << "one entry: " << reply;
+}
+
+TEST_F(HubTest, HistoryAndPresenceNeedTheNamespaceToHaveThem) {
+  Client& c = connect();
+  c.session->onMessage(R"({"id":2,"history":{"channel":"news"}})");
+  EXPECT_NE(c.transport->replies.back().find(R"("code":108)"), std::string::npos);
+  c.session->onMessage(R"({"id":3,"presence":{"channel":"news"}})");
+  EXPECT_NE(c.transport->replies.back().find(R"("code":108)"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace herald::core
