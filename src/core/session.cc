@@ -1,5 +1,6 @@
 #include "core/session.h"
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -57,7 +58,10 @@ void newClientId(char (&out)[36]) {
 }  // namespace
 
 Session::Session(Hub& hub, Transport& transport, int64_t now_ms)
-    : hub_(hub), transport_(transport), opened_ms_(now_ms) {
+    : hub_(hub),
+      transport_(transport),
+      opened_ms_(now_ms),
+      tokens_(static_cast<float>(std::max(1.0, hub.node().config().limits.commands_per_second))) {
   hub_.addSession(this);
 }
 
@@ -77,6 +81,18 @@ void Session::onMessage(std::string_view text) {
     protocol::Command& cmd = hub_.command();
     protocol::ParsedCommand parsed = hub_.commandParser().parse(line, &cmd);
     auto& m = hub_.metrics();
+    if (!takeCommandToken()) {
+      m.reject(metrics::Rejection::kRateLimited);
+      // A client that keeps sending a second's worth of commands into an
+      // empty bucket is not backing off: disconnect it (reconnect later).
+      if (++refused_ > std::max(1.0, hub_.node().config().limits.commands_per_second)) {
+        disconnect(kDisconnectTooManyRequests);
+      } else {
+        replyError(parsed.id, kErrorTooManyRequests, "too many requests");
+      }
+      return;
+    }
+    refused_ = 0;
     switch (parsed.error) {
       case protocol::CommandError::kNone:
         handle(cmd);
@@ -167,7 +183,7 @@ void Session::handleConnect(const protocol::Command& cmd) {
     }
     user_ = claims.sub;
     if (!claims.info_json.empty()) info_ = std::make_unique<const std::string>(std::move(claims.info_json));
-    expires_at_s_ = claims.exp.value_or(0);
+    expires_at_s_ = static_cast<uint32_t>(std::clamp<int64_t>(claims.exp.value_or(0), 0, UINT32_MAX));
   }
   newClientId(client_);
   state_ = State::kConnected;
@@ -528,11 +544,29 @@ void Session::disconnect(uint16_t code, std::string_view reason) {
   transport_.close(code, reason, out);
 }
 
+// A token bucket holding one second's worth of commands (at least one).
+bool Session::takeCommandToken() {
+  const double rate = hub_.node().config().limits.commands_per_second;
+  if (rate <= 0) return true;
+  const double burst = std::max(1.0, rate);
+  // A fresh clock (the worker's is refreshed once per loop turn, and an idle
+  // worker's turn may be old); read only when the limit is on.
+  const auto now = static_cast<uint32_t>(net::steadyNowMs() - opened_ms_);
+  tokens_ = static_cast<float>(std::min(burst, tokens_ + (now - refilled_ms_) / 1000.0 * rate));
+  refilled_ms_ = now;
+  if (tokens_ < 1.0f) return false;
+  tokens_ -= 1.0f;
+  return true;
+}
+
 void Session::onTick(int64_t now_ms) {
   const config::Config& cfg = hub_.node().config();
+  const auto idle_ms = static_cast<int64_t>(cfg.limits.idle_timeout * 1000);
   if (state_ == State::kAwaitingConnect &&
       now_ms - opened_ms_ > static_cast<int64_t>(cfg.limits.handshake_timeout * 1000)) {
     disconnect(kDisconnectStale);
+  } else if (idle_ms > 0 && now_ms - transport_.lastInputMs() > idle_ms) {
+    disconnect(kDisconnectStale, "idle timeout");
   } else if (state_ == State::kConnected && expires_at_s_ > 0 && unixNowS() >= expires_at_s_) {
     disconnect(kDisconnectTokenExpired);
   }

@@ -84,13 +84,20 @@ class Session {
   // Namespace of a valid channel name; null (after replying 102) otherwise.
   const config::Namespace* channelNamespace(uint64_t id, std::string_view channel);
 
+  // Takes a token from the commands-per-second bucket; false when empty.
+  bool takeCommandToken();
+
+  // Ordered to leave no padding: every idle connection pays for each byte.
   Hub& hub_;
   Transport& transport_;
-  State state_ = State::kAwaitingConnect;
-  bool admitted_ = false;  // holds a place in the node's Admission
   int64_t opened_ms_;
-  int64_t expires_at_s_ = 0;  // token exp; 0 = never
-  char client_[36] = {};  // the client id, a UUID: inline, not a heap string
+  char client_[36] = {};       // the client id, a UUID: inline, not a heap string
+  uint32_t expires_at_s_ = 0;  // token exp (Unix seconds); 0 = never
+  State state_ = State::kAwaitingConnect;
+  bool admitted_ = false;      // holds a place in the node's Admission
+  uint16_t refused_ = 0;       // commands refused in a row by the rate limit
+  float tokens_ = 0;           // commands-per-second bucket
+  uint32_t refilled_ms_ = 0;   // of the bucket, since opened_ms_
   std::string user_;
   std::unique_ptr<const std::string> info_;  // the token's "info" (JSON); null if none
   std::vector<std::string> channels_;  // subscribed channels

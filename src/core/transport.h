@@ -29,6 +29,8 @@ class Transport {
   virtual void close(uint16_t code, std::string_view reason, std::string_view final_json) = 0;
   virtual uint64_t connectionId() const = 0;
   virtual const std::string& remoteIp() const = 0;
+  // When the client last sent anything (worker clock, ms): idle timeout.
+  virtual int64_t lastInputMs() const = 0;
 };
 
 }  // namespace herald::core

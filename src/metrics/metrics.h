@@ -75,6 +75,7 @@ enum class Rejection : uint8_t {
   kUnauthorized,        // error 101 / API 401
   kLimitExceeded,       // error 106 / 111
   kConnectionLimit,     // disconnect 3008: connections in total or per IP, connect rate
+  kRateLimited,         // error 110 / disconnect 3007: commands per second
   kCount
 };
 

@@ -33,6 +33,7 @@ class NativeEndpoint : public ws::Endpoint, public core::Transport {
   void close(uint16_t code, std::string_view reason, std::string_view final_json) override;
   uint64_t connectionId() const override { return conn_.id(); }
   const std::string& remoteIp() const override { return conn_.remoteIp(); }
+  int64_t lastInputMs() const override { return conn_.lastReadMs(); }
 
   // The hub's encoder for kWebSocketJson.
   static net::Bytes encodePush(std::string_view json, const broker::Publication& pub);

@@ -82,3 +82,54 @@ def test_connect_rate_per_ip(herald_factory):
     finally:
         for c in clients:
             c.close()
+
+
+def test_commands_per_second(herald_factory):
+    # A bucket of 4 commands, refilled at 4 per second; connect is one.
+    server = herald_factory(config="[limits]\ncommands_per_second = 4.0\n")
+    with NativeClient(server) as c, NativeClient(server) as other:
+        c.connect()
+        other.connect()
+        for i in range(3):  # at the limit: 4 commands in the first instant
+            c.call_ok("subscribe", {"channel": unique(f"rate{i}")})
+        over = c.call("subscribe", {"channel": unique("over")})  # limit + 1
+        assert over.get("error", {}).get("code") == 110, over
+        assert refused_by_rate(server) == 1
+        time.sleep(0.6)  # two tokens back
+        c.call_ok("subscribe", {"channel": unique("again")})
+        # Another connection has its own bucket.
+        other.call_ok("subscribe", {"channel": unique("other")})
+
+
+def test_sustained_excess_is_disconnected_with_3007(herald_factory):
+    server = herald_factory(config="[limits]\ncommands_per_second = 2.0\n")
+    with NativeClient(server) as c, NativeClient(server) as bystander:
+        bystander.connect()
+        c.connect()
+        # One token left, then refusals; after a second's worth of them (2),
+        # the next one disconnects.
+        for i in range(5):
+            c.send("subscribe", {"channel": unique(f"flood{i}")})
+        assert_disconnected(c, 3007, reconnect=True)
+        ch = unique("alive")
+        bystander.subscribe(ch)
+        publish(server, ch, 1)
+        assert bystander.wait_event(ch)["offset"] == 1
+
+
+def refused_by_rate(server) -> float:
+    return metric_samples(server).get('herald_rejections_total{reason="rate_limited"}', 0.0)
+
+
+def test_idle_timeout_closes_silent_clients_only(herald_factory):
+    server = herald_factory(config="[limits]\nidle_timeout = 1.0\nping_interval = 60.0\n")
+    with NativeClient(server) as silent, NativeClient(server) as chatty:
+        silent.connect()
+        chatty.connect()
+        t0 = time.monotonic()
+        deadline = t0 + 2.5
+        while time.monotonic() < deadline:  # chatty sends something every 0.3 s
+            chatty.call_ok("subscribe", {"channel": unique("keep")})
+            time.sleep(0.3)
+        assert_disconnected(silent, 3005, timeout=3, reconnect=True)
+        chatty.call_ok("subscribe", {"channel": unique("still")})

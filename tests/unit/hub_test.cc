@@ -35,6 +35,7 @@ class RecordingTransport : public Transport {
   void close(uint16_t code, std::string_view, std::string_view) override { closed_with = code; }
   uint64_t connectionId() const override { return id_; }
   const std::string& remoteIp() const override { return ip_; }
+  int64_t lastInputMs() const override { return 0; }
 
   std::vector<net::Bytes> frames;  // prepared pushes, as shared handles
   std::vector<std::string> replies;
