@@ -9,7 +9,7 @@
 namespace herald::log {
 
 namespace detail {
-thread_local uint64_t current_connection = 0;
+constinit thread_local uint64_t current_connection = 0;
 }  // namespace detail
 
 namespace {

@@ -17,7 +17,9 @@ void init(const std::string& level, const std::string& format);
 void setWorker(int worker);
 
 namespace detail {
-extern thread_local uint64_t current_connection;
+// constinit: accessed directly, without the TLS wrapper call that UBSan
+// (GCC 12) flags as a store through a null pointer.
+extern constinit thread_local uint64_t current_connection;
 struct ConnectionScope {
   explicit ConnectionScope(uint64_t id) : saved(current_connection) { current_connection = id; }
   ~ConnectionScope() { current_connection = saved; }
