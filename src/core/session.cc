@@ -85,7 +85,9 @@ void Session::onMessage(std::string_view text) {
       m.reject(metrics::Rejection::kRateLimited);
       // A client that keeps sending a second's worth of commands into an
       // empty bucket is not backing off: disconnect it (reconnect later).
-      if (++refused_ > std::max(1.0, hub_.node().config().limits.commands_per_second)) {
+      // (Capped so that the 16-bit count reaches it at any configured rate.)
+      const double strikes = std::clamp(hub_.node().config().limits.commands_per_second, 1.0, 60000.0);
+      if (++refused_ > strikes) {
         disconnect(kDisconnectTooManyRequests);
       } else {
         replyError(parsed.id, kErrorTooManyRequests, "too many requests");

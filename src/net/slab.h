@@ -37,7 +37,6 @@ class SlabPool {
     }
     free_ = new (p) Free{free_};
   }
-  size_t blockSize() const { return block_; }
 
  private:
   struct Free {
