@@ -172,6 +172,13 @@ std::vector<Field> sectionFields(Config& c) {
       {.section = "log", .key = "api_access", .target = &c.log.api_access,
        .help = "Access log: one info line per server API request (method, status, time, client)"},
 
+      {.section = "sse", .key = "heartbeat_interval", .target = &c.sse.heartbeat_interval,
+       .help = "Seconds between heartbeat comments on an SSE stream (keeps proxies open)",
+       .max = kMaxSeconds, .above_min = true},
+      {.section = "sse", .key = "retry", .target = &c.sse.retry,
+       .help = "Seconds a browser waits before reconnecting a dropped SSE stream (retry:)",
+       .max = kMaxSeconds},
+
       {.section = "testing", .key = "echo", .target = &c.testing.echo,
        .help = "Serve a plain WebSocket echo at /echo (conformance tests only)"},
   };

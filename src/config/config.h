@@ -106,6 +106,14 @@ struct Log {
   bool operator==(const Log&) const = default;
 };
 
+// [sse]: Server-Sent Events streams (an extension of DESIGN.md's keys).
+struct Sse {
+  double heartbeat_interval = 15.0;  // seconds between comment lines
+  double retry = 3.0;                // seconds the browser waits to reconnect
+
+  bool operator==(const Sse&) const = default;
+};
+
 struct Testing {
   bool echo = false;
 
@@ -121,6 +129,7 @@ struct Config {
   Limits limits;
   Engine engine;
   Log log;
+  Sse sse;
   Testing testing;
 
   // The namespace for a channel ("chat:lobby" -> "chat"; "news" -> "").

@@ -2,8 +2,9 @@
 
 namespace herald::core {
 
-void writeEvent(protocol::JsonWriter& w, const broker::Publication& pub) {
-  w.raw("{\"eventType\":").string(pub.event_type);
+namespace {
+void writeEventFields(protocol::JsonWriter& w, const broker::Publication& pub) {
+  w.raw("\"eventType\":").string(pub.event_type);
   w.raw(",\"version\":").number(pub.version);
   w.raw(",\"timestamp\":").number(pub.timestamp_ms);
   w.raw(",\"payload\":").raw(pub.payload);
@@ -12,6 +13,18 @@ void writeEvent(protocol::JsonWriter& w, const broker::Publication& pub) {
     w.raw(",\"publisher\":{\"user\":").string(pub.publisher_user);
     w.raw(",\"client\":").string(pub.publisher_client).raw('}');
   }
+}
+}  // namespace
+
+void writeEvent(protocol::JsonWriter& w, const broker::Publication& pub) {
+  w.raw('{');
+  writeEventFields(w, pub);
+  w.raw('}');
+}
+
+void writeChannelEvent(protocol::JsonWriter& w, const broker::Publication& pub) {
+  w.raw("{\"channel\":").string(pub.channel).raw(',');
+  writeEventFields(w, pub);
   w.raw('}');
 }
 

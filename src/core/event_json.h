@@ -16,6 +16,10 @@ namespace herald::core {
 //  [,"publisher":{"user":U,"client":C}]}
 void writeEvent(protocol::JsonWriter& w, const broker::Publication& pub);
 
+// {"channel":C,"eventType":T,...}: the same event with its channel first,
+// for transports that carry events without a push around them (SSE).
+void writeChannelEvent(protocol::JsonWriter& w, const broker::Publication& pub);
+
 // [event, event, ...] with as many whole events as keep the output at most
 // `max_bytes` long (counting what it held before); returns how many.
 size_t writeEvents(protocol::JsonWriter& w, const std::vector<broker::PublicationPtr>& pubs,

@@ -125,7 +125,7 @@ void Hub::deliver(const broker::PublicationPtr& pub) {
     if (!sub.session || pub->offset <= sub.after) continue;
     auto format = static_cast<size_t>(sub.session->format());
     if (!frames[format]) frames[format] = encode(static_cast<WireFormat>(format), *pub);
-    sub.session->deliver(frames[format]);
+    sub.session->deliver(frames[format], *pub);
     ++delivered;
   }
   delivering_ = nullptr;
@@ -156,7 +156,7 @@ void Hub::deliverPresence(const LocalChannel& local, const broker::Publication& 
   for (Session* s : targets) {
     auto format = static_cast<size_t>(s->format());
     if (!frames[format]) frames[format] = encode(static_cast<WireFormat>(format), pub);
-    s->deliver(frames[format]);
+    s->deliver(frames[format], pub);
   }
 }
 

@@ -518,9 +518,9 @@ void Session::reply(std::string_view json) {
   if (transport_.sendJson(json) == SendStatus::kOverflow) disconnect(kDisconnectSlowConsumer);
 }
 
-void Session::deliver(const net::Bytes& frame) {
+void Session::deliver(const net::Bytes& frame, const broker::Publication& pub) {
   if (state_ != State::kConnected) return;
-  if (transport_.sendPrepared(frame) == SendStatus::kOverflow) {
+  if (transport_.sendPrepared(frame, pub) == SendStatus::kOverflow) {
     hub_.metrics().slow_consumers.inc();
     disconnect(kDisconnectSlowConsumer);
   }

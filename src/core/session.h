@@ -44,8 +44,8 @@ class Session {
   void serverSubscribe(std::string_view channel);
   void serverUnsubscribe(std::string_view channel);
 
-  // A prepared push from the hub.
-  void deliver(const net::Bytes& frame);
+  // A push the hub prepared from `pub`.
+  void deliver(const net::Bytes& frame, const broker::Publication& pub);
 
   bool connected() const { return state_ == State::kConnected; }
   bool closing() const { return state_ == State::kClosing; }

@@ -7,21 +7,25 @@
 #include <string>
 #include <string_view>
 
+#include "broker/publication.h"
 #include "net/bytes.h"
+#include "net/send_result.h"
 
 namespace herald::core {
 
 // Wire formats a publication is prepared in, once per worker.
 enum class WireFormat : uint8_t { kWebSocketJson = 0, kSse = 1, kCount };
 
-enum class SendStatus : uint8_t { kOk, kOverflow, kClosed };
+using SendStatus = net::SendResult;
 
 class Transport {
  public:
   virtual ~Transport() = default;
   virtual WireFormat format() const = 0;
-  // A frame prepared in this transport's format, shared with other sessions.
-  virtual SendStatus sendPrepared(const net::Bytes& frame) = 0;
+  // A frame prepared in this transport's format from `pub`, shared with
+  // other sessions (the publication is there for what a transport adds per
+  // connection, such as SSE's resume cursor).
+  virtual SendStatus sendPrepared(const net::Bytes& frame, const broker::Publication& pub) = 0;
   // One JSON message (reply or push) that the transport frames itself.
   virtual SendStatus sendJson(std::string_view json) = 0;
   // Closes with a disconnect code (3000-3011) after what is queued; `final`

@@ -62,4 +62,35 @@ std::string_view Request::queryParam(std::string_view name) const {
   return {};
 }
 
+bool percentDecode(std::string_view in, std::string* out) {
+  out->clear();
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    c = toLower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+  };
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '+') {
+      out->push_back(' ');
+    } else if (c != '%') {
+      out->push_back(c);
+    } else {
+      int hi = i + 2 < in.size() ? hex(in[i + 1]) : -1;
+      int lo = hi >= 0 ? hex(in[i + 2]) : -1;
+      if (lo < 0) return false;
+      out->push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    }
+  }
+  return true;
+}
+
+std::string_view bearerToken(const Request& request) {
+  std::string_view value = trimOws(request.header("authorization"));
+  constexpr std::string_view kScheme = "bearer ";
+  if (value.size() <= kScheme.size() || !equalsIgnoreCase(value.substr(0, kScheme.size()), kScheme)) return {};
+  return trimOws(value.substr(kScheme.size()));
+}
+
 }  // namespace herald::http

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace herald::http {
@@ -35,5 +36,13 @@ struct Request {
   // Value of a query parameter, not percent-decoded; empty if absent.
   std::string_view queryParam(std::string_view name) const;
 };
+
+// Decodes a query-string value (%XX escapes, '+' as space) into *out.
+// False on a malformed escape.
+bool percentDecode(std::string_view in, std::string* out);
+
+// The part after "Bearer " of an Authorization header (scheme matched
+// case-insensitively); empty if the header holds no bearer token.
+std::string_view bearerToken(const Request& request);
 
 }  // namespace herald::http

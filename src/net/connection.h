@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "net/bytes.h"
+#include "net/send_result.h"
 
 namespace herald::net {
 
@@ -39,12 +40,6 @@ class ConnectionHandler {
   virtual void onClosed() {}
   // The out-queue drained after having been blocked (backpressure relief).
   virtual void onDrained() {}
-};
-
-enum class SendResult : uint8_t {
-  kOk,           // queued
-  kOverflow,     // refused: the out-queue would exceed its byte limit
-  kClosed,       // refused: the connection is closing or closed
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {

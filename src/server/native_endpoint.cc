@@ -6,17 +6,6 @@
 
 namespace herald::server {
 
-namespace {
-core::SendStatus toStatus(net::SendResult r) {
-  switch (r) {
-    case net::SendResult::kOk: return core::SendStatus::kOk;
-    case net::SendResult::kOverflow: return core::SendStatus::kOverflow;
-    case net::SendResult::kClosed: return core::SendStatus::kClosed;
-  }
-  return core::SendStatus::kClosed;
-}
-}  // namespace
-
 NativeEndpoint::NativeEndpoint(core::Hub& hub, net::Connection& conn)
     : conn_(conn), session_(hub, *this, conn.worker().nowMs()) {}
 
@@ -38,12 +27,12 @@ void NativeEndpoint::onTick(int64_t now_ms) { session_.onTick(now_ms); }
 
 void NativeEndpoint::onShutdown() { session_.disconnect(core::kDisconnectShutdown); }
 
-core::SendStatus NativeEndpoint::sendPrepared(const net::Bytes& frame) {
-  return toStatus(ws_->sendPrepared(frame));
+core::SendStatus NativeEndpoint::sendPrepared(const net::Bytes& frame, const broker::Publication&) {
+  return ws_->sendPrepared(frame);
 }
 
 core::SendStatus NativeEndpoint::sendJson(std::string_view json) {
-  return toStatus(ws_->sendMessage(ws::Opcode::kText, json));
+  return ws_->sendMessage(ws::Opcode::kText, json);
 }
 
 void NativeEndpoint::close(uint16_t code, std::string_view reason, std::string_view final_json) {

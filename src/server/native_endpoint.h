@@ -28,7 +28,7 @@ class NativeEndpoint : public ws::Endpoint, public core::Transport {
 
   // core::Transport
   core::WireFormat format() const override { return core::WireFormat::kWebSocketJson; }
-  core::SendStatus sendPrepared(const net::Bytes& frame) override;
+  core::SendStatus sendPrepared(const net::Bytes& frame, const broker::Publication& pub) override;
   core::SendStatus sendJson(std::string_view json) override;
   void close(uint16_t code, std::string_view reason, std::string_view final_json) override;
   uint64_t connectionId() const override { return conn_.id(); }

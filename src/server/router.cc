@@ -6,6 +6,7 @@
 
 #include "api/api_handler.h"
 #include "config/config.h"
+#include "core/channel.h"
 #include "core/hub.h"
 #include "core/node.h"
 #include "http/response.h"
@@ -38,12 +39,16 @@ Router::Router(core::Hub& hub, const std::vector<const metrics::WorkerMetrics*>&
   native_options_.compress_outgoing = false;
   echo_options_ = native_options_;
   echo_options_.compress_outgoing = true;
+  const config::Sse& sse = hub.node().config().sse;
+  sse_options_.heartbeat_ms = static_cast<int64_t>(sse.heartbeat_interval * 1000);
+  sse_options_.retry_ms = static_cast<int64_t>(sse.retry * 1000);
 }
 
 void Router::route(const http::Request& request, http::HttpConnection& conn) {
   std::string_view path = request.path;
   std::string response;
   if (path == "/connection/websocket") return upgradeWebSocket(request, conn, false);
+  if (path == "/connection/sse") return serveSse(request, conn);
   if (path == "/echo" && hub_.node().config().testing.echo) return upgradeWebSocket(request, conn, true);
   if (path.starts_with("/api/")) return serveApi(request, conn);
   if (path == "/health") {
@@ -132,6 +137,68 @@ void Router::serveApi(const http::Request& request, http::HttpConnection& conn) 
                 logAccess(status);
                 done(status, std::move(body));
               });
+}
+
+// GET /connection/sse?channels=a,b[&token=T][&lastEventId=C]: see
+// sse/sse_endpoint.h and docs/sse.md.
+void Router::serveSse(const http::Request& request, http::HttpConnection& conn) {
+  std::string response;
+  const bool keep_alive = request.keep_alive;
+  auto refuse = [&](int status, int code, std::string_view message) {
+    hub_.metrics().reject(metrics::Rejection::kBadCommand);
+    http::appendJsonError(&response, status, code, message, !keep_alive);
+    conn.respond(std::move(response), keep_alive);
+  };
+  // CORS: EventSource sends no custom headers, so browsers do not preflight
+  // it; a polyfill that sends Authorization does, and gets its answer here.
+  std::string cors;
+  if (std::string_view origin = request.header("origin"); !origin.empty()) {
+    cors.append("Access-Control-Allow-Origin: ").append(origin);
+    cors.append("\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
+  }
+  if (request.method == "OPTIONS") {
+    cors.append("Access-Control-Allow-Methods: GET\r\n"
+                "Access-Control-Allow-Headers: Authorization, Last-Event-ID, Cache-Control\r\n"
+                "Access-Control-Max-Age: 600\r\n");
+    http::appendResponse(&response, 204, {}, {}, !keep_alive, cors);
+    return conn.respond(std::move(response), keep_alive);
+  }
+  if (request.method != "GET") return refuse(405, 107, "use GET");
+
+  sse::StreamRequest stream;
+  std::string channels;
+  if (!http::percentDecode(request.queryParam("channels"), &channels) ||
+      !http::percentDecode(request.queryParam("token"), &stream.token)) {
+    return refuse(400, 107, "malformed query string");
+  }
+  if (stream.token.empty()) stream.token = http::bearerToken(request);
+  for (std::string_view rest = channels; !rest.empty();) {
+    size_t comma = rest.find(',');
+    std::string_view channel = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    if (!core::validChannelName(channel)) return refuse(400, 102, "invalid channel name");
+    if (std::find(stream.channels.begin(), stream.channels.end(), channel) == stream.channels.end()) {
+      stream.channels.emplace_back(channel);
+    }
+  }
+  if (stream.channels.empty()) return refuse(400, 107, "channels required");
+  if (stream.channels.size() > hub_.node().config().limits.max_channels_per_connection) {
+    return refuse(400, 106, "too many channels");
+  }
+  // The browser sends Last-Event-ID itself; the query form is for clients
+  // that cannot set headers on their first request (polyfills, links).
+  stream.last_event_id = request.header("last-event-id");
+  if (stream.last_event_id.empty() &&
+      !http::percentDecode(request.queryParam("lastEventId"), &stream.last_event_id)) {
+    return refuse(400, 107, "malformed query string");
+  }
+  stream.extra_headers = std::move(cors);
+
+  net::Connection& c = conn.connection();
+  auto endpoint = std::make_unique<sse::SseEndpoint>(hub_, c, sse_options_, std::move(stream));
+  sse::SseEndpoint* started = endpoint.get();
+  conn.upgrade(std::move(endpoint));
+  started->start();
 }
 
 }  // namespace herald::server

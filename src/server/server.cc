@@ -18,6 +18,7 @@
 #include "metrics/metrics.h"
 #include "net/worker.h"
 #include "server/native_endpoint.h"
+#include "sse/sse_endpoint.h"
 #include "server/router.h"
 
 namespace herald::server {
@@ -92,6 +93,7 @@ int Server::run() {
   p.verifier = makeVerifier(cfg.auth);
   p.node = std::make_unique<core::Node>(cfg, *p.broker, p.verifier.get());
   core::Hub::setEncoder(core::WireFormat::kWebSocketJson, &NativeEndpoint::encodePush);
+  core::Hub::setEncoder(core::WireFormat::kSse, &sse::SseEndpoint::encodePush);
 
   p.http_limits.parser.max_header_bytes = cfg.limits.max_header_bytes;
   p.http_limits.parser.max_request_line = std::min<size_t>(8 * 1024, cfg.limits.max_header_bytes);

@@ -540,7 +540,8 @@ TEST(ConfigTest, DefaultTomlHasEveryKeyWithAComment) {
       "limits.ping_interval", "limits.pong_timeout", "limits.max_request_bytes",
       "limits.max_header_bytes", "limits.max_json_depth", "engine.type",
       "engine.redis_address", "engine.idempotency_window", "engine.max_recovery_events",
-      "log.level", "log.format", "log.api_access", "testing.echo", "namespace.name", "namespace.subscribe",
+      "log.level", "log.format", "log.api_access", "sse.heartbeat_interval", "sse.retry",
+      "testing.echo", "namespace.name", "namespace.subscribe",
       "namespace.publish", "namespace.history_size", "namespace.history_ttl",
       "namespace.presence", "namespace.join_leave", "namespace.max_message_bytes",
       "namespace.schema"};

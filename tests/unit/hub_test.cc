@@ -24,7 +24,7 @@ class RecordingTransport : public Transport {
   explicit RecordingTransport(uint64_t id) : id_(id) {}
 
   WireFormat format() const override { return WireFormat::kWebSocketJson; }
-  SendStatus sendPrepared(const net::Bytes& frame) override {
+  SendStatus sendPrepared(const net::Bytes& frame, const broker::Publication&) override {
     frames.push_back(frame);
     return SendStatus::kOk;
   }
