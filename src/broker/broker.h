@@ -8,6 +8,8 @@
 // strings and positions they point to need to live only during the call.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -101,6 +103,16 @@ struct PresenceStats {
   uint32_t num_users = 0;
 };
 
+// What a broker is asked to do, counted for the operator (/metrics).
+enum class Operation : uint8_t {
+  kPublish, kSubscribe, kUnsubscribe, kHistory, kRemoveHistory,
+  kAddPresence, kRemovePresence, kPresence, kPresenceStats, kCount
+};
+inline constexpr std::string_view kOperationNames[] = {
+    "publish", "subscribe", "unsubscribe", "history", "history_remove",
+    "presence_add", "presence_remove", "presence", "presence_stats"};
+static_assert(std::size(kOperationNames) == static_cast<size_t>(Operation::kCount));
+
 class Broker {
  public:
   // How a publication reaches a worker: called on any thread, in offset
@@ -145,6 +157,20 @@ class Broker {
 
   // Channels known to the broker (for the API).
   virtual size_t numChannels() const = 0;
+
+  // Calls of `op` so far.
+  uint64_t operations(Operation op) const {
+    return operations_[static_cast<size_t>(op)].load(std::memory_order_relaxed);
+  }
+
+ protected:
+  // Brokers count each call once. Shared by the workers, but never on the
+  // delivery path: a publish already takes the channel's lock, which costs
+  // more than this relaxed increment.
+  void count(Operation op) { operations_[static_cast<size_t>(op)].fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(Operation::kCount)> operations_{};
 };
 
 }  // namespace herald::broker

@@ -23,6 +23,7 @@ struct Publication {
   uint64_t offset = 0;       // per-channel sequence, from 1; 0 for join/leave
   std::string publisher_user;
   std::string publisher_client;  // empty when published through the API; join/leave: who
+  int64_t accepted_ns = 0;       // steady clock when this node's broker took it (latency metric)
 };
 
 using PublicationPtr = std::shared_ptr<const Publication>;

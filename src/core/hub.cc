@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <unordered_set>
 
 #include "core/disconnect.h"
@@ -130,6 +131,11 @@ void Hub::deliver(const broker::PublicationPtr& pub) {
   }
   delivering_ = nullptr;
   metrics_.delivered.inc(delivered);
+  if (delivered > 0 && pub->accepted_ns > 0) {
+    auto now = std::chrono::steady_clock::now().time_since_epoch();
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count() - pub->accepted_ns;
+    metrics_.enqueue_latency.observe(static_cast<uint64_t>(std::max<int64_t>(0, ns)));
+  }
   if (local.has_holes) {
     auto& subs = local.subscribers;
     subs.erase(std::remove_if(subs.begin(), subs.end(),

@@ -63,6 +63,26 @@ void processStats(uint64_t* rss_bytes, double* cpu_seconds, uint64_t* open_fds) 
   }
 }
 
+// A histogram summed over the workers, with cumulative "le" buckets.
+void histogram(std::string* out, std::string_view name, std::string_view help,
+               const std::vector<const WorkerMetrics*>& w, Histogram WorkerMetrics::*member) {
+  header(out, name, "histogram", help);
+  auto it = std::back_inserter(*out);
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= Histogram::kBoundsNs.size(); ++i) {
+    cumulative += sum(w, [&](const WorkerMetrics& m) { return (m.*member).bucket(i); });
+    if (i < Histogram::kBoundsNs.size()) {
+      fmt::format_to(it, "{}_bucket{{le=\"{}\"}} {}\n", name, static_cast<double>(Histogram::kBoundsNs[i]) / 1e9,
+                     cumulative);
+    } else {
+      fmt::format_to(it, "{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
+    }
+  }
+  fmt::format_to(it, "{}_sum {}\n", name,
+                 static_cast<double>(sum(w, [&](const WorkerMetrics& m) { return (m.*member).sumNs(); })) / 1e9);
+  fmt::format_to(it, "{}_count {}\n", name, cumulative);
+}
+
 }  // namespace
 
 std::string renderPrometheus(const std::vector<const WorkerMetrics*>& w, const NodeGauges& node) {
@@ -113,11 +133,18 @@ std::string renderPrometheus(const std::vector<const WorkerMetrics*>& w, const N
        static_cast<int64_t>(sum(w, [](const WorkerMetrics& m) { return m.subscriptions.get(); })));
   header(&out, "herald_channels", "gauge", "Channels known to the engine.");
   line("herald_channels", "", node.channels);
+  header(&out, "herald_broker_operations_total", "counter", "Calls into the engine by operation.");
+  for (const auto& [name, calls] : node.broker_operations) {
+    line("herald_broker_operations_total", fmt::format("operation=\"{}\"", name), calls);
+  }
 
   header(&out, "herald_events_published_total", "counter", "Events accepted for publication.");
   line("herald_events_published_total", "", sum(w, [](const WorkerMetrics& m) { return m.published.get(); }));
   header(&out, "herald_events_delivered_total", "counter", "Events queued to subscribers.");
   line("herald_events_delivered_total", "", sum(w, [](const WorkerMetrics& m) { return m.delivered.get(); }));
+  histogram(&out, "herald_publish_enqueue_duration_seconds",
+            "From the engine accepting an event to its last local subscriber's queue, per worker.", w,
+            &WorkerMetrics::enqueue_latency);
   header(&out, "herald_slow_consumer_disconnects_total", "counter", "Clients dropped for not reading (3006).");
   line("herald_slow_consumer_disconnects_total", "",
        sum(w, [](const WorkerMetrics& m) { return m.slow_consumers.get(); }));
@@ -129,21 +156,8 @@ std::string renderPrometheus(const std::vector<const WorkerMetrics*>& w, const N
   }
   header(&out, "herald_api_requests_total", "counter", "Server API requests with a valid key.");
   line("herald_api_requests_total", "", sum(w, [](const WorkerMetrics& m) { return m.api_requests.get(); }));
-  header(&out, "herald_api_request_duration_seconds", "histogram",
-         "Server API requests with a valid key, from arrival to answer.");
-  {
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i <= Histogram::kBoundsNs.size(); ++i) {
-      cumulative += sum(w, [i](const WorkerMetrics& m) { return m.api_latency.bucket(i); });
-      std::string le = i < Histogram::kBoundsNs.size()
-                           ? fmt::format("{}", static_cast<double>(Histogram::kBoundsNs[i]) / 1e9)
-                           : std::string("+Inf");
-      line("herald_api_request_duration_seconds_bucket", fmt::format("le=\"{}\"", le), cumulative);
-    }
-    line("herald_api_request_duration_seconds_sum", "",
-         static_cast<double>(sum(w, [](const WorkerMetrics& m) { return m.api_latency.sumNs(); })) / 1e9);
-    line("herald_api_request_duration_seconds_count", "", cumulative);
-  }
+  histogram(&out, "herald_api_request_duration_seconds",
+            "Server API requests with a valid key, from arrival to answer.", w, &WorkerMetrics::api_latency);
   header(&out, "herald_received_bytes_total", "counter", "Bytes received from clients.");
   line("herald_received_bytes_total", "", sum(w, [](const WorkerMetrics& m) { return m.bytes_in.get(); }));
   header(&out, "herald_sent_bytes_total", "counter", "Bytes queued to clients.");

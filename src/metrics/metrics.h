@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace herald::metrics {
@@ -92,6 +94,7 @@ struct WorkerMetrics {
   Gauge subscriptions;
   Counter published;       // events accepted by this worker (API or client)
   Counter delivered;       // events queued to a subscriber
+  Histogram enqueue_latency;  // engine accepted -> queued to the worker's last subscriber
   Counter slow_consumers;  // disconnects 3006
   Counter recoveries[2];   // subscribe with since: [0] not recovered, [1] recovered
   Counter api_requests;
@@ -110,6 +113,7 @@ struct WorkerMetrics {
 struct NodeGauges {
   uint64_t channels = 0;
   uint64_t uptime_seconds = 0;
+  std::vector<std::pair<std::string_view, uint64_t>> broker_operations;  // name, calls
 };
 
 // Renders the Prometheus text exposition of all workers' metrics.

@@ -69,6 +69,10 @@ void Router::route(const http::Request& request, http::HttpConnection& conn) {
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
     gauges.uptime_seconds = static_cast<uint64_t>((now_ms - hub_.node().startedMs()) / 1000);
+    for (size_t op = 0; op < static_cast<size_t>(broker::Operation::kCount); ++op) {
+      gauges.broker_operations.emplace_back(broker::kOperationNames[op],
+                                            hub_.node().broker().operations(static_cast<broker::Operation>(op)));
+    }
     http::appendResponse(&response, 200, "text/plain; version=0.0.4; charset=utf-8",
                          metrics::renderPrometheus(all_metrics_, gauges), !request.keep_alive);
   } else {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from helpers import api, publish, unique
+from helpers import NativeClient, api, publish, unique
 
 
 def test_ready_when_listening(herald):
@@ -40,3 +40,30 @@ def test_api_access_log_in_json(herald_factory):
 def test_api_access_log_is_off_by_default(herald):
     publish(herald, unique("acc"), 1)
     assert wait_for_log(herald, "api publish", timeout=0.5) == []
+
+
+def test_delivery_latency_and_engine_operations_are_measured(herald):
+    """Each delivered event is timed from the engine to the subscribers'
+    queues, and every engine call is counted by operation."""
+    from test_http import metric_samples
+
+    before = metric_samples(herald)
+    channel = unique("lat")
+    with NativeClient(herald) as client:
+        client.connect()
+        client.subscribe(channel)
+        for i in range(5):
+            publish(herald, channel, {"i": i})
+        client.events(channel, 5)
+    after = metric_samples(herald)
+
+    def delta(name):
+        return after.get(name, 0) - before.get(name, 0)
+
+    assert delta("herald_publish_enqueue_duration_seconds_count") == 5
+    assert delta('herald_publish_enqueue_duration_seconds_bucket{le="+Inf"}') == 5
+    # A loopback fan-out to one subscriber is far below a second.
+    assert delta('herald_publish_enqueue_duration_seconds_bucket{le="1"}') == 5
+    assert 0 < delta("herald_publish_enqueue_duration_seconds_sum") < 5
+    assert delta('herald_broker_operations_total{operation="publish"}') == 5
+    assert delta('herald_broker_operations_total{operation="subscribe"}') == 1

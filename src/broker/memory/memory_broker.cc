@@ -12,6 +12,10 @@ int64_t wallNowMs() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
+int64_t steadyNowNs() {
+  using namespace std::chrono;
+  return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
+}
 int64_t steadyMs() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
@@ -83,6 +87,7 @@ void MemoryBroker::expireHistory(Channel& ch, int64_t now_ms, std::vector<Public
 
 void MemoryBroker::publish(const PublishRequest& request,
                            std::function<void(const PublishResult&)> done) {
+  count(Operation::kPublish);
   auto pub = std::make_shared<Publication>();
   pub->channel.assign(request.channel);
   pub->event_type.assign(request.event_type);
@@ -91,6 +96,7 @@ void MemoryBroker::publish(const PublishRequest& request,
   pub->publisher_user.assign(request.publisher_user);
   pub->publisher_client.assign(request.publisher_client);
   pub->timestamp_ms = wallNowMs();
+  pub->accepted_ns = steadyNowNs();
 
   PublishResult result;
   // The publication history lets go of, released after the lock: freeing
@@ -144,6 +150,7 @@ void MemoryBroker::purgeExpiredKeys(Channel& ch, int64_t now_ms) {
 
 void MemoryBroker::subscribe(const SubscribeRequest& request,
                              std::function<void(const SubscribeResult&)> done) {
+  count(Operation::kSubscribe);
   SubscribeResult result;
   std::vector<PublicationPtr> dropped;
   Shard& shard = shardFor(request.channel);
@@ -167,6 +174,7 @@ void MemoryBroker::subscribe(const SubscribeRequest& request,
 }
 
 void MemoryBroker::unsubscribe(std::string_view channel, unsigned worker) {
+  count(Operation::kUnsubscribe);
   Shard& shard = shardFor(channel);
   std::lock_guard lock(shard.mu);
   auto it = shard.channels.find(channel);
@@ -177,6 +185,7 @@ void MemoryBroker::unsubscribe(std::string_view channel, unsigned worker) {
 
 void MemoryBroker::history(const HistoryRequest& request,
                            std::function<void(const HistoryResult&)> done) {
+  count(Operation::kHistory);
   HistoryResult result;
   std::vector<PublicationPtr> dropped;
   Shard& shard = shardFor(request.channel);
@@ -199,6 +208,7 @@ void MemoryBroker::history(const HistoryRequest& request,
 
 void MemoryBroker::removeHistory(std::string_view channel,
                                  std::function<void(const HistoryResult&)> done) {
+  count(Operation::kRemoveHistory);
   HistoryResult result;
   std::vector<PublicationPtr> dropped;
   Shard& shard = shardFor(channel);
@@ -222,6 +232,7 @@ void MemoryBroker::notifyPresence(Channel& ch, std::string_view channel, Publica
 }
 
 void MemoryBroker::addPresence(std::string_view channel, const ClientInfo& client, bool notify) {
+  count(Operation::kAddPresence);
   Shard& shard = shardFor(channel);
   std::lock_guard lock(shard.mu);
   Channel& ch = channelLocked(shard, channel, steadyMs());
@@ -233,6 +244,7 @@ void MemoryBroker::addPresence(std::string_view channel, const ClientInfo& clien
 }
 
 void MemoryBroker::removePresence(std::string_view channel, std::string_view client, bool notify) {
+  count(Operation::kRemovePresence);
   Shard& shard = shardFor(channel);
   std::lock_guard lock(shard.mu);
   auto chit = shard.channels.find(channel);
@@ -252,6 +264,7 @@ void MemoryBroker::removePresence(std::string_view channel, std::string_view cli
 
 void MemoryBroker::presence(std::string_view channel,
                             std::function<void(const PresenceResult&)> done) {
+  count(Operation::kPresence);
   PresenceResult result;
   {
     Shard& shard = shardFor(channel);
@@ -268,6 +281,7 @@ void MemoryBroker::presence(std::string_view channel,
 
 void MemoryBroker::presenceStats(std::string_view channel,
                                  std::function<void(const PresenceStats&)> done) {
+  count(Operation::kPresenceStats);
   PresenceStats result;
   {
     Shard& shard = shardFor(channel);
