@@ -270,14 +270,18 @@ void Shard::startMore(uint64_t now) {
       // The "channels" claim is Herald's subscribe permission; Centrifugo
       // would read it as server-side subscriptions.
       token = makeHs256Token(config_.token_secret, "u" + std::to_string(s.id),
-                             subscribes && config_.proto == Proto::kHerald ? channel : "", 3600);
+                             subscribes && (config_.proto == Proto::kHerald || config_.proto == Proto::kHeraldSse)
+                                 ? channel
+                                 : "",
+                             3600);
     s.start_ns = nowNs();
     ++in_flight_;
     stats_.add(stats_.started);
     handshakes_.push_back(&s);
-    // For Socket.IO and plain WebSocket the room comes with the upgrade,
-    // even for clients that do not "subscribe".
-    if (channels.empty() && (config_.proto == Proto::kSocketIo || config_.proto == Proto::kPlainWs))
+    // For Socket.IO, plain WebSocket and SSE the room comes with the
+    // upgrade, even for clients that do not "subscribe".
+    if (channels.empty() && (config_.proto == Proto::kSocketIo || config_.proto == Proto::kPlainWs ||
+                             config_.proto == Proto::kHeraldSse))
       channels.push_back(channel);
     s.start(remote_, sourceFor(s.id), config_.url.hostHeader(), config_.url.path, std::move(channels), token);
   }

@@ -30,13 +30,14 @@ void usage() {
       "  idle      N idle connections held; with --server-pid, server RSS per connection and CPU\n"
       "  sink      a trivial C++ WebSocket broadcast server, to measure herald-bench's own ceiling\n\n"
       "Protocols (--proto): herald (native), socketio (Engine.IO v4 over WebSocket), centrifugo (JSON\n"
-      "protocol), plainws (text frames in, the server broadcasts them to every client on the same path).\n");
+      "protocol), plainws (text frames in, the server broadcasts them to every client on the same path),\n"
+      "herald-sse (Herald's Server-Sent Events stream; receive only: fanout publishes through the HTTP API).\n");
 }
 
 void addCommon(Flags& f) {
   f.section("Server");
   f.add("url", "ws://127.0.0.1:8000", "WebSocket URL of the server; without a path, the protocol's default path (/connection/websocket, /socket.io/, /)");
-  f.add("proto", "herald", "herald | socketio | centrifugo | plainws");
+  f.add("proto", "herald", "herald | socketio | centrifugo | plainws | herald-sse (subscribers over SSE)");
   f.add("channel-prefix", "bench", "channel (or room) names are this prefix followed by a number");
   f.add("token-secret", "", "sign an HS256 JWT per client with this secret (Herald --hmac-secret, Centrifugo client.token.hmac_secret_key, the peers' --secret)");
   f.add("server-pid", "0", "the server's process id: report its CPU% and RSS from /proc");
@@ -55,7 +56,8 @@ void addCommon(Flags& f) {
 
 bool fillCommon(const Flags& f, LoadConfig* c) {
   if (!parseProto(f.str("proto"), &c->proto)) {
-    fprintf(stderr, "herald-bench: unknown --proto '%s' (herald, socketio, centrifugo, plainws)\n", f.str("proto").c_str());
+    fprintf(stderr, "herald-bench: unknown --proto '%s' (herald, socketio, centrifugo, plainws, herald-sse)\n",
+            f.str("proto").c_str());
     return false;
   }
   std::string error;
@@ -158,6 +160,10 @@ int fanout(int argc, char** argv) {
     fprintf(stderr, "herald-bench: --publish-via is http, ws or auto\n");
     return 2;
   }
+  if (!c.publish_http && c.proto == Proto::kHeraldSse) {
+    fprintf(stderr, "herald-bench: herald-sse subscribers cannot publish; use --publish-via http with --api-key\n");
+    return 2;
+  }
   if (c.publish_http && !hasHttpPublish(c.proto)) {
     fprintf(stderr, "herald-bench: %s has no HTTP publish API; use --publish-via ws\n", protoName(c.proto));
     return 2;
@@ -219,6 +225,10 @@ int chat(int argc, char** argv) {
   LoadConfig c;
   c.scenario = Scenario::kChat;
   if (!fillCommon(f, &c)) return 2;
+  if (c.proto == Proto::kHeraldSse) {
+    fprintf(stderr, "herald-bench: chat users publish over their own connection; SSE is receive only\n");
+    return 2;
+  }
   c.groups = uint32_t(std::max<int64_t>(1, f.integer("rooms")));
   c.room_size = uint32_t(std::max<int64_t>(1, f.integer("users")));
   c.clients = c.groups * c.room_size;

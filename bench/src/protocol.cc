@@ -41,6 +41,7 @@ bool parseProto(std::string_view name, Proto* out) {
   else if (name == "socketio") *out = Proto::kSocketIo;
   else if (name == "centrifugo") *out = Proto::kCentrifugo;
   else if (name == "plainws") *out = Proto::kPlainWs;
+  else if (name == "herald-sse") *out = Proto::kHeraldSse;
   else return false;
   return true;
 }
@@ -51,6 +52,7 @@ const char* protoName(Proto proto) {
     case Proto::kSocketIo: return "socketio";
     case Proto::kCentrifugo: return "centrifugo";
     case Proto::kPlainWs: return "plainws";
+    case Proto::kHeraldSse: return "herald-sse";
   }
   return "?";
 }
@@ -61,11 +63,12 @@ const char* defaultWsPath(Proto proto) {
     case Proto::kCentrifugo: return "/connection/websocket";
     case Proto::kSocketIo: return "/socket.io/";
     case Proto::kPlainWs: return "/";
+    case Proto::kHeraldSse: return "/connection/sse";
   }
   return "/";
 }
 
-bool hasHttpPublish(Proto proto) { return proto == Proto::kHerald || proto == Proto::kCentrifugo; }
+bool hasHttpPublish(Proto proto) { return proto != Proto::kSocketIo && proto != Proto::kPlainWs; }
 
 bool nextMarker(std::string_view text, size_t* pos, Marker* out) {
   // memchr for the rare 'b', then the quotes and colon around it: much
@@ -117,6 +120,11 @@ std::string upgradePath(Proto proto, const std::string& base_path, const std::st
   switch (proto) {
     case Proto::kHerald:
     case Proto::kCentrifugo:
+      return path;
+    case Proto::kHeraldSse:
+      path += path.find('?') == std::string::npos ? "?" : "&";
+      path += "channels=" + urlEncode(channel);
+      if (!token.empty()) path += "&token=" + urlEncode(token);
       return path;
     case Proto::kSocketIo: {
       path += path.find('?') == std::string::npos ? "?" : "&";
@@ -175,6 +183,7 @@ void appendWsPublish(std::string* out, Proto proto, uint64_t id, const std::stri
       out->append(payload).append("]");
       return;
     case Proto::kPlainWs:
+    case Proto::kHeraldSse:  // receive only: never asked to publish
       out->append(payload);
       return;
   }
@@ -183,7 +192,7 @@ void appendWsPublish(std::string* out, Proto proto, uint64_t id, const std::stri
 void appendHttpPublishBody(std::string* out, Proto proto, const std::string& channel,
                            std::string_view payload) {
   out->append("{\"channel\":\"").append(channel).append("\",");
-  if (proto == Proto::kHerald) {
+  if (proto == Proto::kHerald || proto == Proto::kHeraldSse) {
     out->append("\"eventType\":\"bench\",\"payload\":");
   } else {
     out->append("\"data\":");

@@ -15,7 +15,9 @@
 
 namespace herald::bench {
 
-enum class Proto : uint8_t { kHerald, kSocketIo, kCentrifugo, kPlainWs };
+// kHeraldSse: Herald's Server-Sent Events stream; receive only (publishers
+// use the HTTP API).
+enum class Proto : uint8_t { kHerald, kSocketIo, kCentrifugo, kPlainWs, kHeraldSse };
 
 bool parseProto(std::string_view name, Proto* out);
 const char* protoName(Proto proto);
@@ -39,7 +41,8 @@ bool nextMarker(std::string_view text, size_t* pos, Marker* out);
 // that holds the marker when `size` is smaller.
 void appendPayload(std::string* out, size_t size, const Marker& m);
 
-// The upgrade path for a client of `channel` (may be empty) with `token`.
+// The upgrade path for a client of `channel` (may be empty; for herald-sse a
+// comma-separated list) with `token`.
 std::string upgradePath(Proto proto, const std::string& base_path, const std::string& channel,
                         const std::string& token);
 

@@ -27,8 +27,11 @@ void Session::start(const asio::ip::tcp::endpoint& remote, const asio::ip::addre
   channels_ = std::move(channels);
   token_ = token;
   state_ = State::kConnecting;
-  const std::string first = channels_.empty() ? std::string() : channels_.front();
-  ws_.start(remote, source, host, upgradePath(proto_, base_path, first, token));
+  std::string first = channels_.empty() ? std::string() : channels_.front();
+  if (proto_ == Proto::kHeraldSse) {
+    for (size_t i = 1; i < channels_.size(); ++i) first += "," + channels_[i];
+  }
+  ws_.start(remote, source, host, upgradePath(proto_, base_path, first, token), proto_ == Proto::kHeraldSse);
 }
 
 void Session::close() {
@@ -66,6 +69,12 @@ void Session::onOpen(WsClient& ws) {
       return;  // the server speaks first: the Engine.IO open packet
     case Proto::kPlainWs:
       return becomeReady();
+    case Proto::kHeraldSse:
+      // The server connects and subscribes on its own: wait for a
+      // subscribe event per channel.
+      pending_replies_ = uint32_t(channels_.size());
+      if (pending_replies_ == 0) becomeReady();
+      return;
   }
 }
 
@@ -97,8 +106,26 @@ void Session::onMessage(WsClient& ws, std::string_view message) {
       while (nextMarker(message, &pos, &m)) owner_->onEvent(*this, m);
       return;
     }
+    case Proto::kHeraldSse:
+      return handleSseEvent(message);
   }
   (void)ws;
+}
+
+// One SSE event (its lines, without the blank line that ended it).
+void Session::handleSseEvent(std::string_view event) {
+  Marker m;
+  size_t pos = 0;
+  if (state_ == State::kReady && nextMarker(event, &pos, &m)) return owner_->onEvent(*this, m);
+  auto named = [event](std::string_view name) {
+    size_t at = event.find("event: ");
+    return at != std::string_view::npos && event.substr(at + 7, name.size()) == name;
+  };
+  if (named("subscribe")) {
+    if (state_ == State::kHandshake && --pending_replies_ == 0) becomeReady();
+  } else if (named("error") || named("disconnect")) {
+    fail("server: " + std::string(event));
+  }
 }
 
 void Session::handleJsonLine(std::string_view line) {

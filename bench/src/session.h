@@ -65,6 +65,7 @@ class Session : private WsClient::Listener {
 
   void handleJsonLine(std::string_view line);   // Herald and Centrifugo
   void handleSocketIo(std::string_view packet);
+  void handleSseEvent(std::string_view event);
   void becomeReady();
   void fail(std::string_view why);
 

@@ -88,8 +88,9 @@ void maskInPlace(char* p, size_t n, uint32_t key) {
 WsClient::WsClient(asio::io_context& io, Listener* listener) : socket_(io), listener_(listener) {}
 
 void WsClient::start(const asio::ip::tcp::endpoint& remote, const asio::ip::address& source,
-                     const std::string& host, const std::string& path) {
+                     const std::string& host, const std::string& path, bool event_stream) {
   state_ = State::kConnecting;
+  event_stream_ = event_stream;
   asio::error_code ec;
   socket_.open(asio::ip::tcp::v4(), ec);
   if (ec) return fail("socket: " + ec.message());
@@ -107,9 +108,13 @@ void WsClient::start(const asio::ip::tcp::endpoint& remote, const asio::ip::addr
     memcpy(raw_key + i, &r, 8);
   }
   key_ = base64(raw_key, sizeof raw_key);
-  out_ = "GET " + path + " HTTP/1.1\r\nHost: " + host +
-         "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key_ +
-         "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  if (event_stream_) {
+    out_ = "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\nAccept: text/event-stream\r\n\r\n";
+  } else {
+    out_ = "GET " + path + " HTTP/1.1\r\nHost: " + host +
+           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key_ +
+           "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  }
   socket_.async_connect(remote, [this](const asio::error_code& error) {
     if (state_ != State::kConnecting) return;
     if (error) return fail("connect: " + error.message());
@@ -208,7 +213,7 @@ size_t WsClient::consume(char* data, size_t n) {
     used = consumeUpgrade(data, n);
     if (state_ != State::kOpen) return used;
   }
-  return used + consumeFrames(data + used, n - used);
+  return used + (event_stream_ ? consumeEvents(data + used, n - used) : consumeFrames(data + used, n - used));
 }
 
 size_t WsClient::consumeUpgrade(char* data, size_t n) {
@@ -219,6 +224,15 @@ size_t WsClient::consumeUpgrade(char* data, size_t n) {
     return 0;
   }
   std::string_view head = text.substr(0, end);
+  if (event_stream_) {
+    if (head.substr(0, 12) != "HTTP/1.1 200") {
+      fail("stream refused: " + std::string(head.substr(0, head.find("\r\n"))));
+      return 0;
+    }
+    state_ = State::kOpen;
+    listener_->onOpen(*this);
+    return end + 4;
+  }
   if (head.substr(0, 12) != "HTTP/1.1 101") {
     fail("upgrade refused: " + std::string(head.substr(0, head.find("\r\n"))));
     return 0;
@@ -267,6 +281,22 @@ size_t WsClient::consumeFrames(char* data, size_t n) {
     if (masked) maskInPlace(payload, size_t(len), mask);
     pos += head + size_t(len);
     handleFrame(opcode, fin, payload, size_t(len));
+  }
+  return pos;
+}
+
+// Events end with a blank line; Herald writes "\n" line ends only.
+size_t WsClient::consumeEvents(char* data, size_t n) {
+  size_t pos = 0;
+  while (state_ == State::kOpen && pos < n) {
+    const char* end = static_cast<const char*>(memmem(data + pos, n - pos, "\n\n", 2));
+    if (!end) {
+      if (n - pos > kMaxMessage) fail("event too large");
+      break;
+    }
+    size_t len = size_t(end - (data + pos));
+    listener_->onMessage(*this, std::string_view(data + pos, len));
+    pos += len + 2;
   }
   return pos;
 }

@@ -1,6 +1,8 @@
 // The client side of one WebSocket connection (RFC 6455): TCP connect from a
 // chosen loopback source address, the HTTP upgrade, masked client frames out,
-// server frames in. Each connection reads into a small buffer of its own
+// server frames in. In event-stream mode it is instead a Server-Sent Events
+// client: a plain GET, then each event (the text up to a blank line) is a
+// message; nothing can be sent. Each connection reads into a small buffer of its own
 // (a burst that fills it continues in the thread's large receive buffer); a
 // partial frame is kept in the connection until it completes.
 // Writes go out at once with a non-blocking send and wait for writability
@@ -41,9 +43,10 @@ class WsClient {
   WsClient& operator=(const WsClient&) = delete;
 
   // Connects to `remote` from `source` (port chosen by the kernel at connect
-  // time) and sends the upgrade request for `path` with `host` as Host.
+  // time) and sends the upgrade request (or, with `event_stream`, the SSE
+  // request) for `path` with `host` as Host.
   void start(const asio::ip::tcp::endpoint& remote, const asio::ip::address& source,
-             const std::string& host, const std::string& path);
+             const std::string& host, const std::string& path, bool event_stream = false);
 
   // Appends one masked text frame; it is written at once unless `more` says
   // further frames follow (then call flush()).
@@ -66,6 +69,7 @@ class WsClient {
   size_t consume(char* data, size_t n);
   size_t consumeUpgrade(char* data, size_t n);
   size_t consumeFrames(char* data, size_t n);
+  size_t consumeEvents(char* data, size_t n);
   void handleFrame(uint8_t opcode, bool fin, char* payload, size_t len);
   void appendFrame(uint8_t opcode, std::string_view payload);
   void writeSome();
@@ -81,6 +85,7 @@ class WsClient {
   size_t out_off_ = 0;
   std::string key_;       // Sec-WebSocket-Key, until the upgrade completes
   uint64_t bytes_in_ = 0;
+  bool event_stream_ = false;
 };
 
 }  // namespace herald::bench
