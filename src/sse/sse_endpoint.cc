@@ -77,6 +77,11 @@ SseEndpoint::SseEndpoint(core::Hub& hub, net::Connection& conn, const StreamOpti
     resuming_ = true;
     resume_from_.parse(request_.last_event_id);
     request_.last_event_id.clear();
+    // Until a channel's subscribe answers, ids carry its old position: a
+    // stream cut before then resumes that channel from where it was.
+    for (const std::string& channel : request_.channels) {
+      if (const Cursor::Entry* from = resume_from_.find(channel)) cursor_.set(channel, from->offset, from->epoch);
+    }
   }
 }
 
