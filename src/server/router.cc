@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "core/hub.h"
 #include "core/node.h"
+#include "http/origin.h"
 #include "http/response.h"
 #include "log/log.h"
 #include "net/worker.h"
@@ -27,8 +28,12 @@ bool keyMatches(std::string_view given, const std::string& expected) {
 }
 }  // namespace
 
-Router::Router(core::Hub& hub, const std::vector<const metrics::WorkerMetrics*>& all_metrics)
-    : hub_(hub), all_metrics_(all_metrics) {
+Router::Router(core::Hub& hub, const std::vector<const metrics::WorkerMetrics*>& all_metrics,
+               Role role)
+    : hub_(hub),
+      all_metrics_(all_metrics),
+      client_endpoints_(role != Role::kApi),
+      api_endpoints_(role != Role::kClient) {
   const config::Limits& limits = hub.node().config().limits;
   native_options_.max_message_bytes = limits.max_message_bytes;
   native_options_.ping_interval_ms = static_cast<int64_t>(limits.ping_interval * 1000);
@@ -43,9 +48,11 @@ Router::Router(core::Hub& hub, const std::vector<const metrics::WorkerMetrics*>&
 void Router::route(const http::Request& request, http::HttpConnection& conn) {
   std::string_view path = request.path;
   std::string response;
-  if (path == "/connection/websocket") return upgradeWebSocket(request, conn, false);
-  if (path == "/echo" && hub_.node().config().testing.echo) return upgradeWebSocket(request, conn, true);
-  if (path.starts_with("/api/")) return serveApi(request, conn);
+  if (client_endpoints_) {
+    if (path == "/connection/websocket") return upgradeWebSocket(request, conn, false);
+    if (path == "/echo" && hub_.node().config().testing.echo) return upgradeWebSocket(request, conn, true);
+  }
+  if (api_endpoints_ && path.starts_with("/api/")) return serveApi(request, conn);
   if (path == "/health") {
     http::appendResponse(&response, 200, kJson, R"({"status":"ok"})", !request.keep_alive);
   } else if (path == "/ready") {
@@ -57,22 +64,32 @@ void Router::route(const http::Request& request, http::HttpConnection& conn) {
     } else {
       http::appendResponse(&response, 200, kJson, R"({"status":"ready"})", !request.keep_alive);
     }
-  } else if (path == "/metrics") {
-    metrics::NodeGauges gauges;
-    gauges.channels = hub_.node().broker().numChannels();
-    int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-    gauges.uptime_seconds = static_cast<uint64_t>((now_ms - hub_.node().startedMs()) / 1000);
-    http::appendResponse(&response, 200, "text/plain; version=0.0.4; charset=utf-8",
-                         metrics::renderPrometheus(all_metrics_, gauges), !request.keep_alive);
+  } else if (api_endpoints_ && path == "/metrics") {
+    response = renderMetrics(!request.keep_alive);
   } else {
     http::appendJsonError(&response, 404, 104, "not found", !request.keep_alive);
   }
   conn.respond(std::move(response), request.keep_alive);
 }
 
+std::string Router::renderMetrics(bool close) {
+  metrics::NodeGauges gauges;
+  gauges.channels = hub_.node().broker().numChannels();
+  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  gauges.uptime_seconds = static_cast<uint64_t>((now_ms - hub_.node().startedMs()) / 1000);
+  std::string response;
+  http::appendResponse(&response, 200, "text/plain; version=0.0.4; charset=utf-8",
+                       metrics::renderPrometheus(all_metrics_, gauges), close);
+  return response;
+}
+
 void Router::upgradeWebSocket(const http::Request& request, http::HttpConnection& conn, bool echo) {
+  if (!http::originAllowed(request, hub_.node().config().server)) {
+    hub_.metrics().reject(metrics::Rejection::kOrigin);
+    return conn.respond(http::originRefusedResponse(), false);
+  }
   ws::HandshakeResult hs = ws::acceptHandshake(request, true);
   if (hs.status != 101) {
     hub_.metrics().reject(metrics::Rejection::kWsHandshake);
@@ -86,7 +103,7 @@ void Router::upgradeWebSocket(const http::Request& request, http::HttpConnection
   if (echo) {
     wsconn->setEndpoint(std::make_unique<EchoEndpoint>());
   } else {
-    wsconn->setEndpoint(std::make_unique<NativeEndpoint>(hub_, c));
+    wsconn->setEndpoint(std::make_unique<NativeEndpoint>(hub_, c, conn.requestStartedMs()));
   }
   conn.upgrade(std::move(wsconn));
 }
