@@ -276,8 +276,10 @@ void Connection::onReadableTls() {
       if (!write_blocked_) waitWritable();
       return;
     }
+    // Refusals before the first request are the listener's business; a
+    // broken record later just ends the connection.
     if ((r.status == TlsStatus::kPlaintext || r.status == TlsStatus::kFailed) && handler_ &&
-        state_ == State::kOpen) {
+        state_ == State::kOpen && !tls_->established()) {
       in_handler_ = true;
       handler_->onTlsFailure(r.status == TlsStatus::kPlaintext ? TlsFailure::kPlaintext
                                                                : TlsFailure::kHandshake);

@@ -61,7 +61,12 @@ TlsStatus TlsStream::classify(int ret) {
       break;
     case SSL_ERROR_SSL: {
       int reason = ERR_GET_REASON(ERR_peek_error());
-      if (!established() && (reason == SSL_R_HTTP_REQUEST || reason == SSL_R_HTTPS_PROXY_REQUEST)) {
+      if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+        // A peer that closes without close_notify (most HTTPS clients do):
+        // our messages are framed, so a truncation cannot pass unnoticed.
+        status = TlsStatus::kClosed;
+      } else if (!established() &&
+                 (reason == SSL_R_HTTP_REQUEST || reason == SSL_R_HTTPS_PROXY_REQUEST)) {
         status = TlsStatus::kPlaintext;
       }
       break;

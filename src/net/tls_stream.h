@@ -19,7 +19,7 @@ enum class TlsStatus : uint8_t {
   kWantWrite,  // wait for writability, then call again (same length for writes)
   kClosed,     // the peer closed (close_notify or EOF)
   kPlaintext,  // the peer spoke plain HTTP to the TLS port
-  kFailed,     // handshake refused (protocol version, ciphers) or a broken stream
+  kFailed,     // handshake refused (protocol version, ciphers) or a broken record
 };
 
 struct TlsResult {
