@@ -88,7 +88,8 @@ std::vector<Field> sectionFields(Config& c) {
       {.section = "server", .key = "address", .target = &c.server.address,
        .help = "Address to listen on (IPv4 or IPv6)", .required = true},
       {.section = "server", .key = "port", .target = &c.server.port,
-       .help = "TCP port for WebSocket, SSE, the server API, /health and /metrics",
+       .help = "TCP port for WebSocket, SSE, /health, and the server API and /metrics "
+               "unless api.port is set",
        .min = 1},
       {.section = "server", .key = "workers", .target = &c.server.workers,
        .help = "Worker threads, each with its own event loop; 0 = number of cores",
@@ -104,7 +105,8 @@ std::vector<Field> sectionFields(Config& c) {
        .help = "Allow WebSocket/SSE requests without an Origin header (non-browser clients)"},
 
       {.section = "tls", .key = "cert_file", .target = &c.tls.cert_file,
-       .help = "PEM certificate chain; with key_file, serve TLS; empty = plain TCP"},
+       .help = "PEM certificate chain; with key_file, serve only TLS (SIGHUP reloads both); "
+               "empty = plain TCP"},
       {.section = "tls", .key = "key_file", .target = &c.tls.key_file,
        .help = "PEM private key of cert_file"},
 
