@@ -6,6 +6,7 @@ for new connections while open ones keep working, and a bad file keeps the
 old certificate."""
 from __future__ import annotations
 
+import json
 import pathlib
 import signal
 import socket
@@ -15,7 +16,8 @@ import time
 
 import pytest
 
-from helpers import NativeClient, publish, unique
+import rawws
+from helpers import NativeClient, api, publish, unique
 from test_http import metric_samples
 
 
@@ -192,3 +194,74 @@ def test_a_certificate_that_does_not_load_stops_the_start(tmp_path, pki):
     with pytest.raises(AssertionError, match="exited"):
         server.start(timeout=5)
     assert "[tls]" in server.log_text(), server.log_text()
+
+
+def raw_wss(server, rcvbuf: int | None = None) -> "rawws.RawWS":
+    """A raw WebSocket over TLS: reads only when the test says so."""
+    sock = rawws.RawWS.open_socket(server.host, server.port, rcvbuf=rcvbuf)
+    sock = server.ssl_context.wrap_socket(sock, server_hostname=server.host)
+    request, _ = rawws.RawWS.handshake_request(server.host, server.port, "/connection/websocket")
+    sock.sendall(request)
+    status, headers, leftover = rawws.read_http_head(sock, 5)
+    assert status == 101, headers
+    return rawws.RawWS(sock, headers, leftover)
+
+
+def read_native(ws, want: int, timeout: float = 20.0) -> list[dict]:
+    out: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while len(out) < want:
+        opcode, payload = ws.recv_message(max(0.01, deadline - time.monotonic()))
+        out += [json.loads(line) for line in payload.decode().split("\n") if line]
+    return out
+
+
+def test_a_blocked_tls_writer_resumes_with_every_event_in_order(tls_server):
+    """A subscriber that stops reading fills its socket: TLS writes block and
+    are retried from the out-queue; once it reads again, every event arrives
+    whole and in order."""
+    ch = unique("tlsblock")
+    ws = raw_wss(tls_server, rcvbuf=4096)
+    try:
+        ws.send_text('{"id":1,"connect":{}}')
+        ws.send_text(json.dumps({"id": 2, "subscribe": {"channel": ch}}))
+        assert [m.get("id") for m in read_native(ws, 2)] == [1, 2]
+        n, payload = 300, "x" * 3000  # ~1 MB: far more than the socket buffers, under max_queue_bytes
+        for start in range(0, n, 50):
+            cmds = [{"publish": {"channel": ch, "eventType": "t", "payload": {"i": i, "pad": payload}}}
+                    for i in range(start, start + 50)]
+            status, reply = api(tls_server, "batch", {"commands": cmds})
+            assert status == 200, reply
+        time.sleep(0.3)
+        events = read_native(ws, n)
+        assert [e["push"]["event"]["offset"] for e in events] == list(range(1, n + 1))
+        assert all(e["push"]["event"]["payload"]["pad"] == payload for e in events)
+    finally:
+        ws.close_socket()
+
+
+def test_a_slow_tls_consumer_is_disconnected_with_3006(herald_factory, pki):
+    server = herald_factory(config=pki.config("[limits]\nmax_queue_bytes = 262144\n"), tls_ca=pki.ca)
+    ch = unique("tlsslow")
+    ws = raw_wss(server, rcvbuf=4096)
+    try:
+        ws.send_text('{"id":1,"connect":{}}')
+        ws.send_text(json.dumps({"id": 2, "subscribe": {"channel": ch}}))
+        read_native(ws, 2)
+        # More than the kernel's send buffer (up to 4 MiB) and the queue hold.
+        for start in range(0, 1600, 20):
+            cmds = [{"publish": {"channel": ch, "eventType": "t", "payload": {"i": i, "pad": "y" * 4096}}}
+                    for i in range(start, start + 20)]
+            assert api(server, "batch", {"commands": cmds})[0] == 200
+        result = ws.expect_close(timeout=10)
+        assert result.code == 3006, result
+        # Frames before the close are whole (the parser would have failed otherwise).
+        messages = [json.loads(line) for f in result.frames_before if f.opcode == rawws.OP_TEXT
+                    for line in f.payload.decode().split("\n") if line]
+        offsets = [m["push"]["event"]["offset"] for m in messages if "event" in m.get("push", {})]
+        assert offsets == list(range(1, len(offsets) + 1)) and offsets, len(offsets)
+        assert messages[-1]["push"]["disconnect"]["code"] == 3006, messages[-1]
+    finally:
+        ws.close_socket()
+    with NativeClient(server) as c:
+        c.connect()
