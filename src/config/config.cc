@@ -66,8 +66,9 @@ std::span<const std::pair<std::string_view, SchemaRule>> enumNames(SchemaRule*) 
   return kSchemaNames;
 }
 
+using Strings = std::vector<std::string>;
 using Target = std::variant<std::string*, bool*, uint16_t*, uint32_t*, double*,
-                            SubscribeRule*, PublishRule*, SchemaRule*>;
+                            SubscribeRule*, PublishRule*, SchemaRule*, Strings*>;
 
 // One configuration key. `section` is empty for [[namespace]] keys.
 struct Field {
@@ -87,7 +88,8 @@ std::vector<Field> sectionFields(Config& c) {
       {.section = "server", .key = "address", .target = &c.server.address,
        .help = "Address to listen on (IPv4 or IPv6)", .required = true},
       {.section = "server", .key = "port", .target = &c.server.port,
-       .help = "TCP port for WebSocket, SSE, the server API, /health and /metrics",
+       .help = "TCP port for WebSocket, SSE, /health, and the server API and /metrics "
+               "unless api.port is set",
        .min = 1},
       {.section = "server", .key = "workers", .target = &c.server.workers,
        .help = "Worker threads, each with its own event loop; 0 = number of cores",
@@ -95,14 +97,27 @@ std::vector<Field> sectionFields(Config& c) {
       {.section = "server", .key = "shutdown_timeout", .target = &c.server.shutdown_timeout,
        .help = "Seconds to flush goodbyes (3001) to clients on SIGTERM",
        .max = kMaxSeconds},
+      {.section = "server", .key = "allowed_origins", .target = &c.server.allowed_origins,
+       .help = "Origins allowed to open WebSocket/SSE, globs like \"https://*.example.com\"; "
+               "[] = any (environment: comma-separated)"},
+      {.section = "server", .key = "allow_missing_origin",
+       .target = &c.server.allow_missing_origin,
+       .help = "Allow WebSocket/SSE requests without an Origin header (non-browser clients)"},
 
       {.section = "tls", .key = "cert_file", .target = &c.tls.cert_file,
-       .help = "PEM certificate chain; with key_file, serve TLS; empty = plain TCP"},
+       .help = "PEM certificate chain; with key_file, serve only TLS (SIGHUP reloads both); "
+               "empty = plain TCP"},
       {.section = "tls", .key = "key_file", .target = &c.tls.key_file,
        .help = "PEM private key of cert_file"},
 
       {.section = "api", .key = "key", .target = &c.api.key,
        .help = "Server API key (X-API-Key header); empty = the API is disabled (401)"},
+      {.section = "api", .key = "address", .target = &c.api.address,
+       .help = "Address of the separate API listener (used when api.port is set)",
+       .required = true},
+      {.section = "api", .key = "port", .target = &c.api.port,
+       .help = "Separate plaintext port for /api/* and /metrics (then not on server.port); "
+               "0 = on server.port"},
 
       {.section = "auth", .key = "hmac_secret", .target = &c.auth.hmac_secret,
        .help = "Secret for HS256/384/512 tokens; empty = HMAC tokens are refused"},
@@ -276,6 +291,8 @@ std::string expectation(const Field& field) {
           return field.required ? "a non-empty string" : "a string";
         } else if constexpr (std::is_same_v<T, bool>) {
           return "a boolean";
+        } else if constexpr (std::is_same_v<T, Strings>) {
+          return "an array of strings";
         } else if constexpr (std::is_integral_v<T>) {
           return "an integer in " + formatNumber(field.min) + ".." +
                  formatNumber(std::min(field.max, typeMax<T>()));
@@ -339,7 +356,7 @@ std::string suggestion(std::string_view wrong, const std::vector<std::string>& c
 // ---- setting values ---------------------------------------------------------
 
 // A value as read, before it is checked against its field.
-using Raw = std::variant<bool, int64_t, double, std::string>;
+using Raw = std::variant<bool, int64_t, double, std::string, Strings>;
 
 // Every problem found, so one run reports them all. toml++ visits keys in
 // sorted order; file problems are put back in line order, before the
@@ -409,6 +426,11 @@ void assign(const Field& field, const Raw& raw, const Origin& origin, Errors& er
           if (!value) return false;
           *target = *value;
           return true;
+        } else if constexpr (std::is_same_v<T, Strings>) {
+          const auto* values = std::get_if<Strings>(&raw);
+          if (!values) return false;
+          *target = *values;
+          return true;
         } else if constexpr (std::is_integral_v<T>) {
           const auto* value = std::get_if<int64_t>(&raw);
           if (!value || !inRange<T>(field, static_cast<double>(*value))) return false;
@@ -442,6 +464,21 @@ void assign(const Field& field, const Raw& raw, const Origin& origin, Errors& er
   if (!ok) reject(field, origin, errors);
 }
 
+// "a, b,,c" -> {"a", "b", "c"}: a list from one environment variable or flag.
+Strings splitList(std::string_view text) {
+  Strings items;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) item.remove_prefix(1);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.remove_suffix(1);
+    if (!item.empty()) items.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return items;
+}
+
 std::optional<bool> parseBool(std::string_view text) {
   const std::string lower = toLower(text);
   if (lower == "true" || lower == "1" || lower == "yes" || lower == "on") return true;
@@ -458,6 +495,8 @@ void assignText(const Field& field, std::string_view text, const std::string& la
     if constexpr (std::is_same_v<T, bool>) {
       if (const auto value = parseBool(text)) return Raw{*value};
       return std::nullopt;
+    } else if constexpr (std::is_same_v<T, Strings>) {
+      return Raw{splitList(text)};
     } else if constexpr (std::is_integral_v<T> || std::is_same_v<T, double>) {
       using Parsed = std::conditional_t<std::is_integral_v<T>, int64_t, double>;
       Parsed value{};
@@ -475,6 +514,17 @@ void assignText(const Field& field, std::string_view text, const std::string& la
   } else {
     reject(field, origin, errors);
   }
+}
+
+// A TOML array of strings, or nothing if it holds anything else.
+std::optional<Strings> stringArray(const toml::array& array) {
+  Strings items;
+  for (const auto& element : array) {
+    const auto* text = element.as_string();
+    if (!text) return std::nullopt;
+    items.push_back(text->get());
+  }
+  return items;
 }
 
 std::string whereIn(const std::string& path, const toml::source_region& source) {
@@ -500,8 +550,10 @@ void assignToml(const Field& field, const toml::node& node, const std::string& l
     assign(field, Raw{number->get()}, origin, errors);
   } else if (const auto* text = node.as_string()) {
     assign(field, Raw{text->get()}, origin, errors);
+  } else if (const auto* array = node.as_array(); array && stringArray(*array)) {
+    assign(field, Raw{*stringArray(*array)}, origin, errors);
   } else {
-    reject(field, origin, errors);  // dates, arrays, tables
+    reject(field, origin, errors);  // dates, other arrays, tables
   }
 }
 
@@ -676,6 +728,11 @@ void applyFlags(Config& config, const Overrides& flags, Errors& errors) {
 
 // Rules that span several keys, checked once every layer is applied.
 void validate(const Config& config, Errors& errors) {
+  if (config.api.port != 0 && config.api.port == config.server.port) {
+    // SO_REUSEPORT would let both listeners bind it and split its clients.
+    errors.add("api.port must differ from server.port (both are " +
+               std::to_string(config.api.port) + "); 0 serves the API on server.port");
+  }
   if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
     errors.add("tls.cert_file and tls.key_file must be set together (cert_file " +
                quote(config.tls.cert_file) + ", key_file " + quote(config.tls.key_file) + ")");
@@ -697,6 +754,10 @@ std::string formatDefault(const Field& field) {
         using T = std::remove_pointer_t<decltype(target)>;
         if constexpr (std::is_same_v<T, std::string>) {
           return quote(*target);
+        } else if constexpr (std::is_same_v<T, Strings>) {
+          std::string out = "[";
+          for (size_t i = 0; i < target->size(); ++i) out += (i ? ", " : "") + quote((*target)[i]);
+          return out + "]";
         } else if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, double>) {
           return tomlValue(*target);
         } else if constexpr (std::is_integral_v<T>) {

@@ -42,6 +42,10 @@ struct Server {
   uint16_t port = 8000;
   uint32_t workers = 0;  // 0 = number of cores
   double shutdown_timeout = 5.0;  // seconds to flush goodbyes on SIGTERM
+  // Glob patterns ("https://*.example.com") for the Origin of WebSocket and
+  // SSE requests; empty = every origin.
+  std::vector<std::string> allowed_origins;
+  bool allow_missing_origin = true;  // requests without Origin (non-browsers)
 
   bool operator==(const Server&) const = default;
 };
@@ -55,6 +59,9 @@ struct Tls {
 
 struct Api {
   std::string key;  // empty = the API is disabled (every call gets 401)
+  // A separate listener for /api/* and /metrics; port 0 = on the client port.
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;
 
   bool operator==(const Api&) const = default;
 };

@@ -26,7 +26,10 @@ HttpConnection::~HttpConnection() {
 void HttpConnection::onData(char* data, size_t len) {
   metrics_.bytes_in.inc(len);
   if (done_) return;
-  if (buffer_.empty() && !waiting_) request_started_ms_ = conn_.worker().nowMs();
+  // The first request's clock runs from the accept (and the TLS handshake
+  // before it), so a client cannot stretch its handshake by waiting before
+  // its first byte; later requests' clocks start at their first byte.
+  if (buffer_.empty() && !waiting_ && served_any_) request_started_ms_ = conn_.worker().nowMs();
   if (!buffer_.empty() || waiting_) {
     buffer_.append(data, len);
     if (!waiting_) process(buffer_.data(), buffer_.size());
@@ -122,7 +125,12 @@ void HttpConnection::onTick(int64_t now_ms) {
   bool mid_request = !buffer_.empty() || !served_any_;
   int64_t limit = mid_request ? limits_.request_timeout_ms : limits_.keepalive_timeout_ms;
   if (now_ms - request_started_ms_ < limit) return;
-  if (mid_request) {
+  if (conn_.handshaking()) {
+    // No TLS session to carry a 408 yet.
+    metrics_.reject(metrics::Rejection::kTlsHandshake);
+    done_ = true;
+    conn_.abort();
+  } else if (mid_request) {
     metrics_.reject(metrics::Rejection::kHttpTimeout);
     std::string response;
     appendJsonError(&response, 408, 107, "request not completed in time", true);
@@ -131,6 +139,14 @@ void HttpConnection::onTick(int64_t now_ms) {
     done_ = true;
     conn_.closeAfterFlush(0);
   }
+}
+
+void HttpConnection::onTlsFailure(net::TlsFailure why) {
+  done_ = true;
+  metrics_.reject(why == net::TlsFailure::kPlaintext ? metrics::Rejection::kTlsPlaintext
+                                                      : metrics::Rejection::kTlsHandshake);
+  log::conn(spdlog::level::debug, conn_.id(), "TLS refused from {}: {}", conn_.remoteIp(),
+            why == net::TlsFailure::kPlaintext ? "plain HTTP on the TLS port" : "handshake failed");
 }
 
 void HttpConnection::onShutdown() {

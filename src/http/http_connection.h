@@ -47,10 +47,15 @@ class HttpConnection : public net::ConnectionHandler {
   void upgrade(std::unique_ptr<net::ConnectionHandler> handler);
 
   net::Connection& connection() { return conn_; }
+  // When the request being routed began: accept time for the first request
+  // of a connection, so a handshake deadline after an upgrade counts from
+  // the accept.
+  int64_t requestStartedMs() const { return request_started_ms_; }
 
   void onData(char* data, size_t len) override;
   void onTick(int64_t now_ms) override;
   void onShutdown() override;
+  void onTlsFailure(net::TlsFailure why) override;
 
  private:
   void process(char* data, size_t len);

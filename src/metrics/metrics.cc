@@ -28,7 +28,8 @@ constexpr const char* kCommandNames[] = {"connect", "subscribe", "unsubscribe", 
 constexpr const char* kRejectionNames[] = {
     "http_bad_request", "http_too_large", "http_timeout", "ws_handshake", "ws_protocol",
     "ws_invalid_utf8", "ws_too_large", "bad_command", "unknown_method", "permission_denied",
-    "unauthorized", "limit_exceeded", "connection_limit", "rate_limited"};
+    "unauthorized", "limit_exceeded", "connection_limit", "rate_limited",
+    "origin", "tls_plaintext", "tls_handshake"};
 static_assert(std::size(kTransportNames) == static_cast<size_t>(Transport::kCount));
 static_assert(std::size(kCommandNames) == static_cast<size_t>(CommandKind::kCount));
 static_assert(std::size(kRejectionNames) == static_cast<size_t>(Rejection::kCount));

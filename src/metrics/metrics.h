@@ -78,6 +78,9 @@ enum class Rejection : uint8_t {
   kLimitExceeded,       // error 106 / 111
   kConnectionLimit,     // disconnect 3008: connections in total or per IP, connect rate
   kRateLimited,         // error 110 / disconnect 3007: commands per second
+  kOrigin,              // 403: Origin not in [server] allowed_origins (or missing)
+  kTlsPlaintext,        // plain HTTP on the TLS port: closed
+  kTlsHandshake,        // TLS handshake refused, or not completed within handshake_timeout
   kCount
 };
 

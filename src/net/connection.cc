@@ -3,11 +3,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstring>
 
 #include <asio/bind_allocator.hpp>
 
+#include "net/tls_stream.h"
 #include "net/worker.h"
 
 namespace herald::net {
@@ -29,6 +32,13 @@ Connection::Connection(Worker& worker, Socket&& socket, uint64_t id,
       last_read_ms_(now_ms) {}
 
 Connection::~Connection() = default;
+
+bool Connection::enableTls(std::shared_ptr<const TlsContext> context) {
+  tls_ = TlsStream::create(std::move(context), socket_.native_handle());
+  return tls_ != nullptr;
+}
+
+bool Connection::handshaking() const { return tls_ && !tls_->established(); }
 
 void Connection::start(std::unique_ptr<ConnectionHandler> handler) {
   handler_ = std::move(handler);
@@ -62,10 +72,16 @@ SendResult Connection::sendFinal(Bytes bytes) {
 }
 
 void Connection::discardQueued() {
-  // The head may be half written: keep it, or the peer sees a torn frame.
-  size_t keep = head_offset_ > 0 ? 1 : 0;
-  for (size_t i = head_ + keep; i < queue_.size(); ++i) queued_bytes_ -= queue_[i].size();
-  queue_.resize(head_ + keep);
+  // The head may be half written, and a blocked TLS record must be retried
+  // with its bytes: keep the frames they belong to, or the peer sees a torn
+  // frame.
+  size_t keep_bytes = tls_ ? tls_->blocked_write : 0;
+  size_t end = head_;
+  size_t covered = 0;
+  if (head_offset_ > 0 && end < queue_.size()) covered += queue_[end++].size() - head_offset_;
+  while (covered < keep_bytes && end < queue_.size()) covered += queue_[end++].size();
+  for (size_t i = end; i < queue_.size(); ++i) queued_bytes_ -= queue_[i].size();
+  queue_.resize(end);
 }
 
 void Connection::markDirty() {
@@ -77,6 +93,7 @@ void Connection::markDirty() {
 void Connection::flush() {
   dirty_ = false;
   if (state_ == State::kClosed || write_blocked_) return;
+  if (tls_) return flushTls();
   while (head_ < queue_.size()) {
     iovec iov[kMaxIov];
     size_t n = 0;
@@ -99,30 +116,84 @@ void Connection::flush() {
       abort();
       return;
     }
-    size_t left = static_cast<size_t>(written);
-    queued_bytes_ -= left;
-    while (left > 0) {
-      size_t rest = queue_[head_].size() - head_offset_;
-      if (left >= rest) {
-        left -= rest;
-        queue_[head_++] = Bytes();
-        head_offset_ = 0;
-      } else {
-        head_offset_ += left;
-        left = 0;
-      }
-    }
-    // Compact so a queue that never drains completely does not grow forever.
-    if (head_ == queue_.size()) {
-      queue_.clear();
-      head_ = 0;
-      if (queue_.capacity() > 256) queue_.shrink_to_fit();
-    } else if (head_ > 64 && head_ * 2 > queue_.size()) {
-      queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(head_));
-      head_ = 0;
-    }
+    consume(static_cast<size_t>(written));
   }
   if (state_ == State::kFlushingToClose) halfClose();
+}
+
+void Connection::consume(size_t written) {
+  size_t left = written;
+  queued_bytes_ -= left;
+  while (left > 0) {
+    size_t rest = queue_[head_].size() - head_offset_;
+    if (left >= rest) {
+      left -= rest;
+      queue_[head_++] = Bytes();
+      head_offset_ = 0;
+    } else {
+      head_offset_ += static_cast<uint32_t>(left);
+      left = 0;
+    }
+  }
+  // Compact so a queue that never drains completely does not grow forever.
+  if (head_ == queue_.size()) {
+    queue_.clear();
+    head_ = 0;
+    if (queue_.capacity() > 256) queue_.shrink_to_fit();
+  } else if (head_ > 64 && head_ * 2 > queue_.size()) {
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<ptrdiff_t>(head_));
+    head_ = 0;
+  }
+}
+
+// One SSL_write is one TLS record and, through the socket BIO, one send():
+// small frames are copied into the worker's record buffer so a burst still
+// leaves in a few syscalls; a frame of a record or more, or a lone frame, is
+// written from where it lies.
+void Connection::flushTls() {
+  if (tls_->read_wants_write) {
+    tls_->read_wants_write = false;
+    onReadableTls();
+    if (state_ == State::kClosed) return;
+  }
+  while (head_ < queue_.size()) {
+    const char* data = queue_[head_].data() + head_offset_;
+    size_t len = queue_[head_].size() - head_offset_;
+    if (len < Worker::kTlsRecordBytes && head_ + 1 < queue_.size()) {
+      len = gather(worker_.recordBuffer(), Worker::kTlsRecordBytes);
+      data = worker_.recordBuffer();
+    }
+    TlsResult r = tls_->write(data, len);
+    if (r.status == TlsStatus::kOk) {
+      tls_->blocked_write = 0;
+      consume(r.bytes);
+      continue;
+    }
+    if (r.status == TlsStatus::kWantWrite) {
+      tls_->blocked_write = len;
+      waitWritable();
+      return;
+    }
+    if (r.status == TlsStatus::kWantRead) {
+      tls_->blocked_write = len;
+      tls_->write_wants_read = true;
+      return;
+    }
+    abort();
+    return;
+  }
+  if (state_ == State::kFlushingToClose) halfClose();
+}
+
+size_t Connection::gather(char* out, size_t cap) const {
+  size_t n = 0;
+  for (size_t i = head_; i < queue_.size() && n < cap; ++i) {
+    size_t skip = (i == head_) ? head_offset_ : 0;
+    size_t take = std::min(queue_[i].size() - skip, cap - n);
+    std::memcpy(out + n, queue_[i].data() + skip, take);
+    n += take;
+  }
+  return n;
 }
 
 void Connection::waitWritable() {
@@ -157,6 +228,7 @@ void Connection::waitReadable() {
 }
 
 void Connection::onReadable() {
+  if (tls_) return onReadableTls();
   char* buf = worker_.receiveBuffer();
   size_t total = 0;
   while (state_ != State::kClosed && total < kMaxReadPerTurn) {
@@ -180,6 +252,60 @@ void Connection::onReadable() {
   waitReadable();
 }
 
+// Decrypts into the worker's receive buffer, like a plaintext read: a TLS
+// connection keeps no read buffer of its own beyond OpenSSL's record buffer,
+// which SSL_MODE_RELEASE_BUFFERS frees between records.
+void Connection::onReadableTls() {
+  char* buf = worker_.receiveBuffer();
+  size_t total = 0;
+  while (state_ != State::kClosed && total < kMaxReadPerTurn) {
+    TlsResult r = tls_->read(buf, Worker::kReceiveBufferSize);
+    if (r.status == TlsStatus::kOk) {
+      total += r.bytes;
+      last_read_ms_ = worker_.nowMs();
+      if (state_ != State::kOpen) continue;  // closing: discard what arrives
+      in_handler_ = true;
+      handler_->onData(buf, r.bytes);
+      in_handler_ = false;
+      retired_.reset();
+      continue;
+    }
+    if (r.status == TlsStatus::kWantRead) break;
+    if (r.status == TlsStatus::kWantWrite) {
+      tls_->read_wants_write = true;
+      if (!write_blocked_) waitWritable();
+      return;
+    }
+    // Refusals before the first request are the listener's business; a
+    // broken record later just ends the connection.
+    if ((r.status == TlsStatus::kPlaintext || r.status == TlsStatus::kFailed) && handler_ &&
+        state_ == State::kOpen && !tls_->established()) {
+      in_handler_ = true;
+      handler_->onTlsFailure(r.status == TlsStatus::kPlaintext ? TlsFailure::kPlaintext
+                                                               : TlsFailure::kHandshake);
+      in_handler_ = false;
+    }
+    finishClose();
+    return;
+  }
+  if (state_ == State::kClosed) return;
+  if (tls_->write_wants_read) {
+    tls_->write_wants_read = false;
+    markDirty();
+  }
+  if (tls_->hasPending()) {
+    // Decrypted bytes wait inside OpenSSL, where readiness never reports
+    // them: come back on the next loop turn.
+    reading_ = true;
+    asio::post(worker_.io(), [self = shared_from_this()] {
+      self->reading_ = false;
+      if (self->state_ != State::kClosed) self->onReadableTls();
+    });
+    return;
+  }
+  waitReadable();
+}
+
 void Connection::closeAfterFlush(int64_t linger_ms) {
   if (state_ != State::kOpen) return;
   state_ = State::kFlushingToClose;
@@ -193,6 +319,7 @@ void Connection::closeAfterFlush(int64_t linger_ms) {
 
 void Connection::halfClose() {
   state_ = State::kLingering;
+  if (tls_) tls_->shutdown();
   std::error_code ec;
   socket_.shutdown(asio::socket_base::shutdown_send, ec);
   if (ec) finishClose();

@@ -3,7 +3,9 @@
 // buffer, so an idle connection holds no read buffer. Writes are queued as
 // Bytes handles and flushed once per loop turn with one writev (corked), the
 // queue bounded in bytes. What the bytes mean is the job of the current
-// ConnectionHandler (HTTP first, then perhaps WebSocket or SSE).
+// ConnectionHandler (HTTP first, then perhaps WebSocket or SSE). On a TLS
+// listener the same queue goes through a TlsStream (see tls_stream.h), which
+// a plaintext connection does not have: one null pointer is all TLS costs it.
 // Owned by its Worker through a shared_ptr that pending I/O also holds; used
 // only on the worker's thread.
 #pragma once
@@ -23,7 +25,15 @@
 namespace herald::net {
 
 class Connection;
+class TlsContext;
+class TlsStream;
 class Worker;
+
+// Why a TLS connection was refused before it carried any request.
+enum class TlsFailure : uint8_t {
+  kPlaintext,  // plain HTTP sent to the TLS port
+  kHandshake,  // no common protocol version or cipher, bad records
+};
 
 // The protocol spoken on a connection. Called on the worker's thread.
 class ConnectionHandler {
@@ -40,6 +50,8 @@ class ConnectionHandler {
   virtual void onClosed() {}
   // The out-queue drained after having been blocked (backpressure relief).
   virtual void onDrained() {}
+  // TLS failed; the connection closes right after this call.
+  virtual void onTlsFailure(TlsFailure why) {}
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -53,6 +65,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
              std::string remote_ip, int64_t now_ms);
   ~Connection();
 
+  // Makes this a TLS connection (before start()); false if OpenSSL cannot
+  // make a session, and the connection should be dropped.
+  bool enableTls(std::shared_ptr<const TlsContext> context);
   void start(std::unique_ptr<ConnectionHandler> handler);
   // Replaces the handler (e.g. after a WebSocket upgrade). Safe to call from
   // within the current handler's onData: the old one is destroyed later.
@@ -79,6 +94,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   int64_t lastReadMs() const { return last_read_ms_; }
   size_t queuedBytes() const { return queued_bytes_; }
   bool closing() const { return state_ != State::kOpen; }
+  // A TLS connection whose handshake has not completed yet.
+  bool handshaking() const;
   Worker& worker() { return worker_; }
 
   // Worker internals.
@@ -91,6 +108,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void waitReadable();
   void onReadable();
+  void onReadableTls();
+  void flushTls();
+  // Takes `written` bytes off the front of the queue.
+  void consume(size_t written);
+  // Copies queued bytes from the head into `out` (at most `cap`).
+  size_t gather(char* out, size_t cap) const;
   void waitWritable();
   void markDirty();
   void finishClose();
@@ -106,9 +129,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::unique_ptr<ConnectionHandler> handler_;
   std::unique_ptr<ConnectionHandler> retired_;
   std::vector<Bytes> queue_;   // queue_[head_..] waits to be written
-  size_t head_ = 0;
-  size_t head_offset_ = 0;     // bytes of queue_[head_] already written
+  // 32 bits are plenty (a frame and the queue are bounded by 32-bit limits)
+  // and leave room for tls_ without growing an idle connection.
+  uint32_t head_ = 0;
+  uint32_t head_offset_ = 0;   // bytes of queue_[head_] already written
   size_t queued_bytes_ = 0;
+  std::unique_ptr<TlsStream> tls_;  // null for plaintext
   State state_ = State::kOpen;
   bool dirty_ = false;          // in the worker's flush list
   bool write_blocked_ = false;  // waiting for writability

@@ -23,28 +23,40 @@ Worker::~Worker() {
   join();
 }
 
-void Worker::listen(const asio::ip::tcp::endpoint& endpoint, HandlerFactory factory) {
-  factory_ = std::move(factory);
-  acceptor_.open(endpoint.protocol());
-  acceptor_.set_option(asio::socket_base::reuse_address(true));
+size_t Worker::listen(const asio::ip::tcp::endpoint& endpoint, HandlerFactory factory,
+                      std::shared_ptr<const TlsContext> tls) {
+  auto listener = std::make_unique<Listener>(io_);
+  asio::ip::tcp::acceptor& acceptor = listener->acceptor;
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(asio::socket_base::reuse_address(true));
   int one = 1;
-  if (::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+  if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
     throw std::system_error(errno, std::system_category(), "SO_REUSEPORT");
   }
-  acceptor_.bind(endpoint);
-  acceptor_.listen(4096);
+  acceptor.bind(endpoint);
+  acceptor.listen(4096);
+  listener->factory = std::move(factory);
+  listeners_.push_back(std::move(listener));
+  setTls(listeners_.size() - 1, std::move(tls));
+  return listeners_.size() - 1;
 }
 
-uint16_t Worker::port() const {
+void Worker::setTls(size_t listener, std::shared_ptr<const TlsContext> tls) {
+  if (tls && !record_buffer_) record_buffer_.reset(new char[kTlsRecordBytes]);
+  listeners_.at(listener)->tls = std::move(tls);
+}
+
+uint16_t Worker::port(size_t listener) const {
+  if (listener >= listeners_.size()) return 0;
   std::error_code ec;
-  auto ep = acceptor_.local_endpoint(ec);
+  auto ep = listeners_[listener]->acceptor.local_endpoint(ec);
   return ec ? 0 : ep.port();
 }
 
 void Worker::start() {
   thread_ = std::thread([this] {
     thread_id_ = std::this_thread::get_id();
-    accept();
+    for (auto& listener : listeners_) accept(*listener);
     tick();
     io_.run();
   });
@@ -58,27 +70,32 @@ void Worker::stop() { io_.stop(); }
 
 void Worker::updateNow() { now_ms_ = steadyNowMs(); }
 
-void Worker::accept() {
-  if (!acceptor_.is_open()) return;
-  acceptor_.async_accept(io_.get_executor(), [this](const std::error_code& ec, Connection::Socket socket) {
-    if (ec == asio::error::operation_aborted || shutting_down_) return;
-    if (!ec) {
-      updateNow();
-      std::error_code ep_ec;
-      auto remote = socket.remote_endpoint(ep_ec);
-      std::string ip = ep_ec ? std::string() : remote.address().to_string();
-      uint64_t id = (next_connection_id_++ << 8) | index_;
-      auto conn = std::make_shared<Connection>(*this, std::move(socket), id, std::move(ip), now_ms_);
-      if (auto handler = factory_(*conn)) {
-        connections_.emplace(conn.get(), conn);
-        num_connections_.store(connections_.size(), std::memory_order_relaxed);
-        conn->start(std::move(handler));
-      }
-    }
-    // On errors such as EMFILE keep accepting: the next attempt may succeed
-    // once connections close; the tick paces nothing here, asio retries.
-    accept();
-  });
+void Worker::accept(Listener& listener) {
+  if (!listener.acceptor.is_open()) return;
+  listener.acceptor.async_accept(
+      io_.get_executor(), [this, &listener](const std::error_code& ec, Connection::Socket socket) {
+        if (ec == asio::error::operation_aborted || shutting_down_) return;
+        if (!ec) onAccepted(listener, std::move(socket));
+        // On errors such as EMFILE keep accepting: the next attempt may
+        // succeed once connections close; the tick paces nothing here,
+        // asio retries.
+        accept(listener);
+      });
+}
+
+void Worker::onAccepted(Listener& listener, Connection::Socket&& socket) {
+  updateNow();
+  std::error_code ep_ec;
+  auto remote = socket.remote_endpoint(ep_ec);
+  std::string ip = ep_ec ? std::string() : remote.address().to_string();
+  uint64_t id = (next_connection_id_++ << 8) | index_;
+  auto conn = std::make_shared<Connection>(*this, std::move(socket), id, std::move(ip), now_ms_);
+  if (listener.tls && !conn->enableTls(listener.tls)) return;
+  if (auto handler = listener.factory(*conn)) {
+    connections_.emplace(conn.get(), conn);
+    num_connections_.store(connections_.size(), std::memory_order_relaxed);
+    conn->start(std::move(handler));
+  }
 }
 
 void Worker::tick() {
@@ -129,7 +146,7 @@ void Worker::remove(Connection* connection) {
 void Worker::beginShutdown() {
   shutting_down_ = true;
   std::error_code ec;
-  acceptor_.close(ec);
+  for (auto& listener : listeners_) listener->acceptor.close(ec);
   std::vector<std::shared_ptr<Connection>> snapshot;
   for (auto& [ptr, conn] : connections_) snapshot.push_back(conn);
   for (auto& conn : snapshot) conn->shutdown();

@@ -1,5 +1,6 @@
-// Worker: one thread, one asio::io_context, one SO_REUSEPORT listening socket
-// and the connections it accepted, which never move to another worker. It
+// Worker: one thread, one asio::io_context, its SO_REUSEPORT listening
+// sockets (the client port, and the API port when it is separate) and the
+// connections it accepted, which never move to another worker. It
 // owns the receive buffer all its connections share and the list of
 // connections to flush at the end of the loop turn. Everything here runs on
 // the worker's thread; other threads talk to it only through post().
@@ -39,9 +40,14 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Opens this worker's listening socket (SO_REUSEPORT, so every worker can
-  // bind the same address). Throws std::system_error on failure.
-  void listen(const asio::ip::tcp::endpoint& endpoint, HandlerFactory factory);
+  // Opens a listening socket (SO_REUSEPORT, so every worker can bind the
+  // same address); returns its index for port() and setTls(). With `tls`,
+  // it speaks only TLS. Throws std::system_error on failure.
+  size_t listen(const asio::ip::tcp::endpoint& endpoint, HandlerFactory factory,
+                std::shared_ptr<const TlsContext> tls = nullptr);
+  // The certificate for the listener's next handshakes (a reload); open
+  // connections keep theirs. Worker thread only.
+  void setTls(size_t listener, std::shared_ptr<const TlsContext> tls);
   void start();  // runs the loop on a new thread
   void join();
   // Closes the listener and asks every connection to say goodbye.
@@ -60,13 +66,17 @@ class Worker {
   size_t numConnections() const { return num_connections_.load(std::memory_order_relaxed); }
   // Called on the worker's thread once a second, after the connections' ticks.
   void setTickHook(std::function<void(int64_t now_ms)> hook) { tick_hook_ = std::move(hook); }
-  uint16_t port() const;
+  uint16_t port(size_t listener = 0) const;
   // Set by beginShutdown(): no more accepting, clients being told.
   bool shuttingDown() const { return shutting_down_; }
 
   // Connection internals.
   char* receiveBuffer() { return receive_buffer_.get(); }
   static constexpr size_t kReceiveBufferSize = 64 * 1024;
+  // Small frames bound for a TLS connection are gathered here into one
+  // record (the most a TLS record carries).
+  char* recordBuffer() { return record_buffer_.get(); }
+  static constexpr size_t kTlsRecordBytes = 16 * 1024;
   // The size of asio's operation for Connection's read wait with asio 1.22
   // (measured; should another asio make it larger, it comes from operator
   // new instead, which still works).
@@ -81,7 +91,15 @@ class Worker {
   bool onThisThread() const { return std::this_thread::get_id() == thread_id_; }
 
  private:
-  void accept();
+  struct Listener {
+    explicit Listener(asio::io_context& io) : acceptor(io) {}
+    asio::ip::tcp::acceptor acceptor;
+    HandlerFactory factory;
+    std::shared_ptr<const TlsContext> tls;  // null: plaintext
+  };
+
+  void accept(Listener& listener);
+  void onAccepted(Listener& listener, Connection::Socket&& socket);
   void tick();
   void flushAll();
   void updateNow();
@@ -92,12 +110,12 @@ class Worker {
   // give their memory back to the pool.
   SlabPool wait_pool_{kWaitOpBytes};
   asio::io_context io_{1};
-  asio::ip::tcp::acceptor acceptor_{io_};
+  std::vector<std::unique_ptr<Listener>> listeners_;
   asio::steady_timer tick_timer_{io_};
-  HandlerFactory factory_;
   std::thread thread_;
   std::thread::id thread_id_;
   std::unique_ptr<char[]> receive_buffer_;
+  std::unique_ptr<char[]> record_buffer_;  // only with a TLS listener
   std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;
   std::vector<std::shared_ptr<Connection>> dirty_;
   std::vector<std::shared_ptr<Connection>> flushing_;

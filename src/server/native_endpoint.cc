@@ -6,8 +6,8 @@
 
 namespace herald::server {
 
-NativeEndpoint::NativeEndpoint(core::Hub& hub, net::Connection& conn)
-    : conn_(conn), session_(hub, *this, conn.worker().nowMs()) {}
+NativeEndpoint::NativeEndpoint(core::Hub& hub, net::Connection& conn, int64_t opened_ms)
+    : conn_(conn), session_(hub, *this, opened_ms) {}
 
 NativeEndpoint::~NativeEndpoint() = default;
 

@@ -18,7 +18,9 @@ namespace herald::server {
 
 class NativeEndpoint : public ws::Endpoint, public core::Transport {
  public:
-  NativeEndpoint(core::Hub& hub, net::Connection& conn);
+  // `opened_ms`: when the upgrade request began (the accept, for a first
+  // request): the connect deadline counts from there.
+  NativeEndpoint(core::Hub& hub, net::Connection& conn, int64_t opened_ms);
   ~NativeEndpoint() override;
 
   // ws::Endpoint

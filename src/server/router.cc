@@ -9,6 +9,7 @@
 #include "core/channel.h"
 #include "core/hub.h"
 #include "core/node.h"
+#include "http/origin.h"
 #include "http/response.h"
 #include "log/log.h"
 #include "net/worker.h"
@@ -28,8 +29,12 @@ bool keyMatches(std::string_view given, const std::string& expected) {
 }
 }  // namespace
 
-Router::Router(core::Hub& hub, const std::vector<const metrics::WorkerMetrics*>& all_metrics)
-    : hub_(hub), all_metrics_(all_metrics) {
+Router::Router(core::Hub& hub, const std::vector<const metrics::WorkerMetrics*>& all_metrics,
+               Role role)
+    : hub_(hub),
+      all_metrics_(all_metrics),
+      client_endpoints_(role != Role::kApi),
+      api_endpoints_(role != Role::kClient) {
   const config::Limits& limits = hub.node().config().limits;
   native_options_.max_message_bytes = limits.max_message_bytes;
   native_options_.ping_interval_ms = static_cast<int64_t>(limits.ping_interval * 1000);
@@ -47,10 +52,12 @@ Router::Router(core::Hub& hub, const std::vector<const metrics::WorkerMetrics*>&
 void Router::route(const http::Request& request, http::HttpConnection& conn) {
   std::string_view path = request.path;
   std::string response;
-  if (path == "/connection/websocket") return upgradeWebSocket(request, conn, false);
-  if (path == "/connection/sse") return serveSse(request, conn);
-  if (path == "/echo" && hub_.node().config().testing.echo) return upgradeWebSocket(request, conn, true);
-  if (path.starts_with("/api/")) return serveApi(request, conn);
+  if (client_endpoints_) {
+    if (path == "/connection/websocket") return upgradeWebSocket(request, conn, false);
+    if (path == "/connection/sse") return serveSse(request, conn);
+    if (path == "/echo" && hub_.node().config().testing.echo) return upgradeWebSocket(request, conn, true);
+  }
+  if (api_endpoints_ && path.starts_with("/api/")) return serveApi(request, conn);
   if (path == "/health") {
     http::appendResponse(&response, 200, kJson, R"({"status":"ok"})", !request.keep_alive);
   } else if (path == "/ready") {
@@ -62,26 +69,36 @@ void Router::route(const http::Request& request, http::HttpConnection& conn) {
     } else {
       http::appendResponse(&response, 200, kJson, R"({"status":"ready"})", !request.keep_alive);
     }
-  } else if (path == "/metrics") {
-    metrics::NodeGauges gauges;
-    gauges.channels = hub_.node().broker().numChannels();
-    int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-    gauges.uptime_seconds = static_cast<uint64_t>((now_ms - hub_.node().startedMs()) / 1000);
-    for (size_t op = 0; op < static_cast<size_t>(broker::Operation::kCount); ++op) {
-      gauges.broker_operations.emplace_back(broker::kOperationNames[op],
-                                            hub_.node().broker().operations(static_cast<broker::Operation>(op)));
-    }
-    http::appendResponse(&response, 200, "text/plain; version=0.0.4; charset=utf-8",
-                         metrics::renderPrometheus(all_metrics_, gauges), !request.keep_alive);
+  } else if (api_endpoints_ && path == "/metrics") {
+    response = renderMetrics(!request.keep_alive);
   } else {
     http::appendJsonError(&response, 404, 104, "not found", !request.keep_alive);
   }
   conn.respond(std::move(response), request.keep_alive);
 }
 
+std::string Router::renderMetrics(bool close) {
+  metrics::NodeGauges gauges;
+  gauges.channels = hub_.node().broker().numChannels();
+  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  gauges.uptime_seconds = static_cast<uint64_t>((now_ms - hub_.node().startedMs()) / 1000);
+  for (size_t op = 0; op < static_cast<size_t>(broker::Operation::kCount); ++op) {
+    gauges.broker_operations.emplace_back(broker::kOperationNames[op],
+                                          hub_.node().broker().operations(static_cast<broker::Operation>(op)));
+  }
+  std::string response;
+  http::appendResponse(&response, 200, "text/plain; version=0.0.4; charset=utf-8",
+                       metrics::renderPrometheus(all_metrics_, gauges), close);
+  return response;
+}
+
 void Router::upgradeWebSocket(const http::Request& request, http::HttpConnection& conn, bool echo) {
+  if (!http::originAllowed(request, hub_.node().config().server)) {
+    hub_.metrics().reject(metrics::Rejection::kOrigin);
+    return conn.respond(http::originRefusedResponse(), false);
+  }
   ws::HandshakeResult hs = ws::acceptHandshake(request, true);
   if (hs.status != 101) {
     hub_.metrics().reject(metrics::Rejection::kWsHandshake);
@@ -95,7 +112,7 @@ void Router::upgradeWebSocket(const http::Request& request, http::HttpConnection
   if (echo) {
     wsconn->setEndpoint(std::make_unique<EchoEndpoint>());
   } else {
-    wsconn->setEndpoint(std::make_unique<NativeEndpoint>(hub_, c));
+    wsconn->setEndpoint(std::make_unique<NativeEndpoint>(hub_, c, conn.requestStartedMs()));
   }
   conn.upgrade(std::move(wsconn));
 }
@@ -153,6 +170,12 @@ void Router::serveSse(const http::Request& request, http::HttpConnection& conn) 
     http::appendJsonError(&response, status, code, message, !keep_alive);
     conn.respond(std::move(response), keep_alive);
   };
+  // The same Origin rule as a WebSocket upgrade: a page from an origin not
+  // on the list can neither open nor preflight a stream.
+  if (!http::originAllowed(request, hub_.node().config().server)) {
+    hub_.metrics().reject(metrics::Rejection::kOrigin);
+    return conn.respond(http::originRefusedResponse(), false);
+  }
   // CORS: EventSource sends no custom headers, so browsers do not preflight
   // it; a polyfill that sends Authorization does, and gets its answer here.
   std::string cors;
@@ -199,7 +222,8 @@ void Router::serveSse(const http::Request& request, http::HttpConnection& conn) 
   stream.extra_headers = std::move(cors);
 
   net::Connection& c = conn.connection();
-  auto endpoint = std::make_unique<sse::SseEndpoint>(hub_, c, sse_options_, std::move(stream));
+  auto endpoint = std::make_unique<sse::SseEndpoint>(hub_, c, conn.requestStartedMs(), sse_options_,
+                                                     std::move(stream));
   sse::SseEndpoint* started = endpoint.get();
   conn.upgrade(std::move(endpoint));
   started->start();

@@ -5,6 +5,7 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "http/http_connection.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "net/tls_context.h"
 #include "net/worker.h"
 #include "server/native_endpoint.h"
 #include "sse/sse_endpoint.h"
@@ -24,6 +26,10 @@
 namespace herald::server {
 
 namespace {
+
+// The worker's first listener is the client port (the API port, if any,
+// comes second).
+constexpr size_t kClientListener = 0;
 
 std::string readFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -47,6 +53,14 @@ std::unique_ptr<auth::Verifier> makeVerifier(const config::Auth& a) {
   return verifier;
 }
 
+std::shared_ptr<const net::TlsContext> loadTls(const config::Tls& tls) {
+  if (tls.cert_file.empty()) return nullptr;
+  std::string error;
+  auto context = net::TlsContext::load(tls.cert_file, tls.key_file, &error);
+  if (!context) throw std::runtime_error("[tls]: " + error);
+  return context;
+}
+
 }  // namespace
 
 struct Server::Parts {
@@ -59,6 +73,7 @@ struct Server::Parts {
   std::vector<const metrics::WorkerMetrics*> all_metrics;
   std::vector<std::unique_ptr<core::Hub>> hubs;
   std::vector<std::unique_ptr<Router>> routers;
+  std::vector<std::unique_ptr<Router>> api_routers;  // with a separate [api] port
   http::HttpLimits http_limits;
   // Last, so destroyed first: connections refer to hubs and routers.
   std::vector<std::unique_ptr<net::Worker>> workers;
@@ -75,6 +90,28 @@ Server::~Server() {
 
 // The workers have stopped: what sessions do as they are destroyed with
 // them (leave presence) must not post to loops that are going away.
+// SIGHUP: new handshakes get the certificate and key as the files are now;
+// open connections keep the context they were accepted with. A file that
+// does not load leaves everything as it was.
+void Server::reloadTls() {
+  const config::Tls& files = parts_->config.tls;
+  if (files.cert_file.empty()) {
+    spdlog::info("SIGHUP: no [tls] configured, nothing to reload");
+    return;
+  }
+  std::string error;
+  std::shared_ptr<const net::TlsContext> context = net::TlsContext::load(files.cert_file, files.key_file, &error);
+  if (!context) {
+    spdlog::error("SIGHUP: TLS reload failed, keeping the current certificate: {}", error);
+    return;
+  }
+  for (auto& w : parts_->workers) {
+    net::Worker* worker = w.get();
+    worker->post([worker, context] { worker->setTls(kClientListener, context); });
+  }
+  spdlog::info("SIGHUP: TLS certificate {} reloaded", files.cert_file);
+}
+
 void Server::detachBroker() {
   if (parts_->broker) parts_->broker->detach();
 }
@@ -87,8 +124,10 @@ int Server::run() {
   if (cfg.engine.type != "memory") {
     throw std::runtime_error("[engine] type \"" + cfg.engine.type + "\" is not available yet (only \"memory\")");
   }
-  // Serving plaintext where TLS was asked for would be worse than not serving.
-  if (!cfg.tls.cert_file.empty()) throw std::runtime_error("[tls] is not available yet in this build");
+  // A certificate that does not load stops the start: serving plaintext
+  // where TLS was asked for would be worse than not serving.
+  std::shared_ptr<const net::TlsContext> tls = loadTls(cfg.tls);
+  const bool api_apart = cfg.api.port != 0;
   p.broker = std::make_unique<broker::MemoryBroker>(cfg.engine.idempotency_window);
   p.verifier = makeVerifier(cfg.auth);
   p.node = std::make_unique<core::Node>(cfg, *p.broker, p.verifier.get());
@@ -108,7 +147,11 @@ int Server::run() {
     p.workers.push_back(std::make_unique<net::Worker>(i, wl));
     p.hubs.push_back(std::make_unique<core::Hub>(*p.node, *p.workers[i], *p.metrics[i]));
     p.node->addHub(p.hubs[i].get());
-    p.routers.push_back(std::make_unique<Router>(*p.hubs[i], p.all_metrics));
+    p.routers.push_back(std::make_unique<Router>(*p.hubs[i], p.all_metrics,
+                                                 api_apart ? Router::Role::kClient : Router::Role::kAll));
+    if (api_apart) {
+      p.api_routers.push_back(std::make_unique<Router>(*p.hubs[i], p.all_metrics, Router::Role::kApi));
+    }
   }
 
   std::vector<broker::Broker::Deliver> deliver;
@@ -120,30 +163,45 @@ int Server::run() {
 
   // Worker 0 binds first so that port 0 (any free port) is one port for all.
   asio::ip::tcp::endpoint endpoint(asio::ip::make_address(cfg.server.address), cfg.server.port);
+  asio::ip::tcp::endpoint api_endpoint;
+  if (api_apart) api_endpoint = {asio::ip::make_address(cfg.api.address), cfg.api.port};
   for (unsigned i = 0; i < n; ++i) {
     net::Worker& worker = *p.workers[i];
-    Router& router = *p.routers[i];
     metrics::WorkerMetrics& m = *p.metrics[i];
     const http::HttpLimits& limits = p.http_limits;
-    worker.listen(endpoint, [&router, &m, &limits](net::Connection& c) {
-      m.accepted.inc();
-      return std::make_unique<http::HttpConnection>(c, router, limits, m);
-    });
-    if (i == 0) endpoint.port(worker.port());
+    auto httpFactory = [&m, &limits](Router& router) {
+      return [&router, &m, &limits](net::Connection& c) -> std::unique_ptr<net::ConnectionHandler> {
+        m.accepted.inc();
+        return std::make_unique<http::HttpConnection>(c, router, limits, m);
+      };
+    };
+    worker.listen(endpoint, httpFactory(*p.routers[i]), tls);
+    if (i == 0) endpoint.port(worker.port(kClientListener));
+    // The API port stays plaintext: it belongs on a private interface.
+    if (api_apart) worker.listen(api_endpoint, httpFactory(*p.api_routers[i]));
     core::Hub* hub = p.hubs[i].get();
     worker.setTickHook([hub](int64_t now_ms) { hub->tick(now_ms); });
   }
   for (auto& w : p.workers) w->start();
   for (unsigned i = 0; i < n; ++i) p.workers[i]->post([i] { log::setWorker(static_cast<int>(i)); });
-  spdlog::info("herald {} listening on {}:{} with {} workers, engine {}", HERALD_VERSION,
-               cfg.server.address, endpoint.port(), n, cfg.engine.type);
+  spdlog::info("herald {} listening on {}:{}{} with {} workers, engine {}", HERALD_VERSION,
+               cfg.server.address, endpoint.port(), tls ? " (TLS)" : "", n, cfg.engine.type);
+  if (api_apart) spdlog::info("server API and /metrics on {}:{}", cfg.api.address, cfg.api.port);
 
   asio::io_context main_io;
   asio::signal_set signals(main_io, SIGINT, SIGTERM);
   int signal_number = 0;
   signals.async_wait([&](const std::error_code& ec, int sig) {
     if (!ec) signal_number = sig;
+    main_io.stop();
   });
+  asio::signal_set reload(main_io, SIGHUP);
+  std::function<void(const std::error_code&, int)> onHangup = [&](const std::error_code& ec, int) {
+    if (ec) return;
+    reloadTls();
+    reload.async_wait(onHangup);
+  };
+  reload.async_wait(onHangup);
   main_io.run();
 
   spdlog::info("signal {}: shutting down, telling {} clients", signal_number,

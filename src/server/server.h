@@ -14,7 +14,8 @@ class Server {
   explicit Server(const config::Config& config);
   ~Server();
 
-  // Listens, serves until SIGINT or SIGTERM, then sends every client 3001,
+  // Listens, serves until SIGINT or SIGTERM (SIGHUP reloads the TLS
+  // certificate and key), then sends every client 3001,
   // waits up to [server] shutdown_timeout for them to go, and returns the
   // process exit code. Throws std::exception when it cannot start.
   int run();
@@ -22,6 +23,7 @@ class Server {
  private:
   struct Parts;
   void detachBroker();
+  void reloadTls();
   std::unique_ptr<Parts> parts_;
 };
 

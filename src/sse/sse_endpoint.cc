@@ -62,14 +62,14 @@ int httpStatusFor(uint16_t code) {
 
 }  // namespace
 
-SseEndpoint::SseEndpoint(core::Hub& hub, net::Connection& conn, const StreamOptions& options,
-                         StreamRequest request)
+SseEndpoint::SseEndpoint(core::Hub& hub, net::Connection& conn, int64_t opened_ms,
+                         const StreamOptions& options, StreamRequest request)
     : hub_(hub),
       conn_(conn),
       options_(options),
       request_(std::move(request)),
       next_heartbeat_ms_(conn.worker().nowMs() + options.heartbeat_ms),
-      session_(hub, *this, conn.worker().nowMs()) {
+      session_(hub, *this, opened_ms) {
   hub_.metrics().connections[static_cast<size_t>(metrics::Transport::kSse)].add(1);
   // A cursor this server did not write resumes nothing: every channel then
   // reports recovered: false, and the page reloads its state.

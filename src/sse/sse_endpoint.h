@@ -51,7 +51,8 @@ struct StreamOptions {
 
 class SseEndpoint final : public net::ConnectionHandler, public core::Transport {
  public:
-  SseEndpoint(core::Hub& hub, net::Connection& conn, const StreamOptions& options,
+  // `opened_ms`: when the request started (the session's handshake clock).
+  SseEndpoint(core::Hub& hub, net::Connection& conn, int64_t opened_ms, const StreamOptions& options,
               StreamRequest request);
   ~SseEndpoint() override;
 

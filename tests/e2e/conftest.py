@@ -18,6 +18,7 @@ import os
 import pathlib
 import signal
 import socket
+import ssl
 import subprocess
 import time
 
@@ -56,11 +57,17 @@ class HeraldServer:
     def __init__(self, workdir: pathlib.Path, *, workers: int = 2, echo: bool = False,
                  config: str | None = None, args: list[str] | None = None,
                  env: dict[str, str] | None = None, api_key: str | None = API_KEY,
-                 anonymous: bool = True):
+                 anonymous: bool = True, tls_ca: pathlib.Path | None = None,
+                 api_port: int | None = None):
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.host = HOST
         self.port = free_port()
+        # tls_ca: the server speaks TLS (its config names the certificate);
+        # clients trust this CA. api_port: the server API and /metrics
+        # listen apart, in plaintext ([api] port).
+        self.ssl_context = ssl.create_default_context(cafile=str(tls_ca)) if tls_ca else None
+        self.api_port = api_port or self.port
         self.api_key = api_key
         self.log_path = workdir / "herald.log"
         cmd = [str(herald_bin()), "serve", "--address", HOST, "--port", str(self.port),
@@ -83,6 +90,8 @@ class HeraldServer:
         # Sanitizer builds: report, do not abort on leaks we cannot act on here.
         penv.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
         penv.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        if api_port:
+            penv["HERALD_API_PORT"] = str(api_port)
         penv.update(env or {})
         self.env = penv
         self.proc: subprocess.Popen | None = None
@@ -165,10 +174,18 @@ class HeraldServer:
     # ----- addresses --------------------------------------------------------
 
     def ws_url(self, path: str = "/connection/websocket") -> str:
-        return f"ws://{self.host}:{self.port}{path}"
+        scheme = "wss" if self.ssl_context else "ws"
+        return f"{scheme}://{self.host}:{self.port}{path}"
 
-    def http_get(self, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+    def http_connection(self, timeout: float = 5.0, port: int | None = None) -> http.client.HTTPConnection:
+        """HTTP(S) to the client port, or plain HTTP to another port (the API's)."""
+        port = port or self.port
+        if self.ssl_context and port == self.port:
+            return http.client.HTTPSConnection(self.host, port, timeout=timeout, context=self.ssl_context)
+        return http.client.HTTPConnection(self.host, port, timeout=timeout)
+
+    def http_get(self, path: str, timeout: float = 5.0, port: int | None = None) -> tuple[int, bytes]:
+        conn = self.http_connection(timeout, port)
         try:
             conn.request("GET", path)
             r = conn.getresponse()

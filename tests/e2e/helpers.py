@@ -33,7 +33,7 @@ def api(server, method: str, body=None, *, key: str | None = "default", raw: byt
         hdrs["X-API-Key"] = key
     hdrs.update(headers or {})
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    conn = http.client.HTTPConnection(server.host, server.port, timeout=timeout)
+    conn = server.http_connection(timeout, server.api_port)
     try:
         conn.request(http_method, f"/api/{method}", body=data, headers=hdrs)
         r = conn.getresponse()
@@ -162,7 +162,8 @@ class NativeClient:
     def __init__(self, server, *, path: str = "/connection/websocket", compression: str | None = None,
                  open_timeout: float = 5.0):
         self.server = server
-        self.ws = ws_connect(server.ws_url(path), proxy=None, compression=compression,
+        tls = {"ssl": server.ssl_context} if server.ssl_context else {}
+        self.ws = ws_connect(server.ws_url(path), proxy=None, compression=compression, **tls,
                              open_timeout=open_timeout, ping_interval=None, max_size=None,
                              close_timeout=2, max_queue=None, legacy=True)
         self.next_id = 1

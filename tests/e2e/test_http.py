@@ -388,7 +388,7 @@ def test_api_disconnect_closes_the_client_with_3009(server):
 
 
 def metric_samples(server) -> dict[str, float]:
-    status, body = server.http_get("/metrics")
+    status, body = server.http_get("/metrics", port=server.api_port)
     assert status == 200
     out = {}
     for line in body.decode().splitlines():

@@ -182,7 +182,9 @@ TEST(ConfigTest, EveryKeyCanBeSetFromEnvironmentAndFlags) {
       "HERALD_LIMITS_MAX_HEADER_BYTES=2048", "HERALD_LIMITS_MAX_JSON_DEPTH=8",
       "HERALD_ENGINE_TYPE=redis", "HERALD_ENGINE_REDIS_ADDRESS=redis:6379",
       "HERALD_ENGINE_IDEMPOTENCY_WINDOW=60", "HERALD_ENGINE_MAX_RECOVERY_EVENTS=7",
-      "HERALD_LOG_FORMAT=json"});
+      "HERALD_LOG_FORMAT=json", "HERALD_SERVER_ALLOWED_ORIGINS=https://a.example, https://*.b.example",
+      "HERALD_SERVER_ALLOW_MISSING_ORIGIN=false", "HERALD_API_ADDRESS=10.0.0.1",
+      "HERALD_API_PORT=9100"});
   EXPECT_EQ(config.server.address, "127.0.0.1");
   EXPECT_EQ(config.server.workers, 3u);
   EXPECT_EQ(config.server.shutdown_timeout, 1.5);
@@ -210,15 +212,22 @@ TEST(ConfigTest, EveryKeyCanBeSetFromEnvironmentAndFlags) {
   EXPECT_EQ(config.engine.idempotency_window, 60u);
   EXPECT_EQ(config.engine.max_recovery_events, 7u);
   EXPECT_EQ(config.log.format, "json");
+  EXPECT_EQ(config.server.allowed_origins,
+            (std::vector<std::string>{"https://a.example", "https://*.b.example"}));
+  EXPECT_FALSE(config.server.allow_missing_origin);
+  EXPECT_EQ(config.api.address, "10.0.0.1");
+  EXPECT_EQ(config.api.port, 9100);
 
   const Config flagged = loadFlags({{"server.address", "::1"},
                                     {"limits.idle_timeout", "0.25"},
                                     {"auth.allow_anonymous", "yes"},
-                                    {"engine.max_recovery_events", "0"}});
+                                    {"engine.max_recovery_events", "0"},
+                                    {"server.allowed_origins", "https://x.example"}});
   EXPECT_EQ(flagged.server.address, "::1");
   EXPECT_EQ(flagged.limits.idle_timeout, 0.25);
   EXPECT_TRUE(flagged.auth.allow_anonymous);
   EXPECT_EQ(flagged.engine.max_recovery_events, 0u);
+  EXPECT_EQ(flagged.server.allowed_origins, std::vector<std::string>{"https://x.example"});
 }
 
 TEST(ConfigTest, HeraldConfigNamesTheFileAndTheArgumentWins) {
@@ -378,6 +387,32 @@ TEST(ConfigTest, TlsNeedsBothFiles) {
   EXPECT_EQ(load(file.path(), env.get(), {}).tls.key_file, "k.pem");
 }
 
+TEST(ConfigTest, AllowedOriginsIsAnArrayOfStrings) {
+  const Config config = loadToml(R"(
+[server]
+allowed_origins = ["https://*.example.com", "http://localhost:*"]
+allow_missing_origin = false
+)");
+  EXPECT_EQ(config.server.allowed_origins,
+            (std::vector<std::string>{"https://*.example.com", "http://localhost:*"}));
+  EXPECT_FALSE(config.server.allow_missing_origin);
+  EXPECT_TRUE(loadDefaults().server.allowed_origins.empty());
+  EXPECT_TRUE(loadDefaults().server.allow_missing_origin);
+  EXPECT_TRUE(loadEnv(Env{"HERALD_SERVER_ALLOWED_ORIGINS="}).server.allowed_origins.empty());
+
+  const std::string mixed = tomlError("[server]\nallowed_origins = [\"a\", 1]\n");
+  EXPECT_NE(mixed.find("server.allowed_origins"), std::string::npos) << mixed;
+  EXPECT_NE(mixed.find("an array of strings"), std::string::npos) << mixed;
+  EXPECT_NE(tomlError("[server]\nallowed_origins = \"https://a.example\"\n"), "");
+}
+
+TEST(ConfigTest, ApiPortMustDifferFromServerPort) {
+  EXPECT_EQ(loadDefaults().api.port, 0);
+  EXPECT_EQ(loadFlags({{"api.port", "9001"}}).api.port, 9001);
+  const std::string error = flagError({{"server.port", "9001"}, {"api.port", "9001"}});
+  EXPECT_NE(error.find("api.port"), std::string::npos) << error;
+}
+
 TEST(ConfigTest, EveryProblemIsReportedAtOnce) {
   TempFile file("[server]\nport = 0\n[log]\nlevel = \"loud\"\n");
   Env env{"HERALD_SERVR_PORT=1"};
@@ -531,7 +566,8 @@ TEST(ConfigTest, DefaultTomlRoundTripsToTheDefaults) {
 TEST(ConfigTest, DefaultTomlHasEveryKeyWithAComment) {
   const std::set<std::string> expected = {
       "server.address", "server.port", "server.workers", "server.shutdown_timeout",
-      "tls.cert_file", "tls.key_file", "api.key", "auth.hmac_secret",
+      "server.allowed_origins", "server.allow_missing_origin",
+      "tls.cert_file", "tls.key_file", "api.key", "api.address", "api.port", "auth.hmac_secret",
       "auth.public_key_file", "auth.jwks_file", "auth.audience", "auth.issuer",
       "auth.allow_anonymous", "limits.max_connections", "limits.max_connections_per_ip",
       "limits.connect_rate_per_ip", "limits.commands_per_second",
