@@ -77,6 +77,13 @@ SseEndpoint::SseEndpoint(core::Hub& hub, net::Connection& conn, const StreamOpti
     resuming_ = true;
     resume_from_.parse(request_.last_event_id);
     request_.last_event_id.clear();
+    // The channels are subscribed one after the other, and every event's id
+    // must still say where the client stands in those not yet subscribed:
+    // a cut during the first channel's recovery would otherwise leave the
+    // browser a cursor without the others, which could then not recover.
+    for (const std::string& channel : request_.channels) {
+      if (const Cursor::Entry* from = resume_from_.find(channel)) cursor_.set(channel, from->offset, from->epoch);
+    }
   }
 }
 
@@ -202,6 +209,8 @@ core::SendStatus SseEndpoint::sendJson(std::string_view json) {
       // A channel refused (permission, limit, bad name): the others go on.
       size_t index = id - kFirstSubscribeId;
       if (index >= request_.channels.size()) return net::SendResult::kOk;
+      cursor_.erase(request_.channels[index]);
+      resume_from_.erase(request_.channels[index]);
       std::string body;
       protocol::JsonWriter w(&body);
       w.raw("{\"channel\":").string(request_.channels[index]).raw(",\"code\":").number(code);
