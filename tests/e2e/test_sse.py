@@ -388,6 +388,42 @@ def test_every_id_of_a_resumed_stream_keeps_the_channels_not_yet_resubscribed(he
         s.assert_quiet(0.2)
 
 
+def test_recovery_too_large_for_the_stream_is_not_recovered_instead_of_a_3006_loop(herald_factory):
+    """The session bounds a recovery by the size of its JSON reply (half the
+    out-queue), but on a stream every replayed event also carries an id
+    holding the whole cursor: with several long channel names and many
+    small events the stream text is many times the JSON. It must then say
+    recovered: false (and the page reloads once), not overflow its queue:
+    that would be a 3006 disconnect, and the same again on every resume."""
+    config = CONFIG.replace("[limits]\n", "[limits]\nmax_queue_bytes = 65536\n")
+    server = start(herald_factory, config=config)
+    channels = [unique("h:" + "long" * 48 + f"-{i}") for i in range(4)]
+    with open_stream(server, channels) as s:
+        subscribed(s, channels)
+        resume_id = s.last_event_id
+    assert len(resume_id) > 800
+    api_ok(server, "batch", {"commands": [{"publish": {"channel": channels[0], "eventType": "t",
+                                                       "payload": {"i": i}}} for i in range(150)]})
+    publish(server, channels[1], {"small": True})
+    for attempt in range(2):  # the same cursor twice: the same, stable answer
+        with open_stream(server, channels, last_event_id=resume_id) as s:
+            s.expect("connect")
+            first = s.expect("subscribe")
+            assert first.json()["channel"] == channels[0], first
+            assert first.json()["recovered"] is False and first.json()["offset"] == 150 + attempt, first
+            assert first.cursor()[channels[0]][0] == 150 + attempt
+            second = s.expect("subscribe")
+            assert second.json()["recovered"] is True, second
+            ev = s.expect("message")
+            assert ev.json()["channel"] == channels[1] and ev.json()["payload"] == {"small": True}
+            for ch in channels[2:]:
+                assert s.expect("subscribe").json()["recovered"] is True
+            publish(server, channels[0], {"live": attempt})
+            live = s.expect("message")
+            assert live.json()["offset"] == 151 + attempt, live
+            assert metric(server, "herald_disconnects_total", 'code="3006"') == 0
+
+
 def test_cut_mid_stream_resumes_every_channel_without_gap_or_duplicate(herald_factory):
     """Several channels, a publisher running meanwhile, and a reader whose
     connection is cut at random byte positions (inside an event, between its
