@@ -98,7 +98,7 @@ void SseEndpoint::start() {
   if (!request_.token.empty()) w.raw("\"token\":").string(request_.token);
   w.raw("}}");
   request_.token.clear();
-  session_.onMessage(command);
+  session_.onMessage(command, /*paced=*/false);
   if (!streaming_ || session_.closing()) return;
 
   // One line per channel; the session handles them in order.
@@ -112,7 +112,7 @@ void SseEndpoint::start() {
     }
     w.raw("}}");
   }
-  session_.onMessage(command);
+  session_.onMessage(command, /*paced=*/false);
 }
 
 void SseEndpoint::onData(char*, size_t len) {

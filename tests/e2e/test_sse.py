@@ -25,7 +25,7 @@ import urllib.parse
 import pytest
 
 from conftest import HeraldServer
-from helpers import api, api_ok, http_exchange, publish, unique
+from helpers import NativeClient, api, api_ok, http_exchange, publish, unique
 from sse import SseClient, open_stream, parse_cursor
 
 pytestmark = pytest.mark.timeout(90)
@@ -601,6 +601,28 @@ def test_other_methods(herald_factory):
     server = start(herald_factory)
     status, headers, body, _ = raw_get(server, "/connection/sse?channels=a", method="POST")
     assert status == 405 and json.loads(body)["error"]["code"] == 107, (status, body)
+
+
+def test_command_rate_limit_does_not_refuse_the_channels_of_the_url(herald_factory):
+    """A stream's connect and subscribes come from one request, which the
+    client cannot space out: commands_per_second must not refuse its
+    channels (110) nor drop it with 3007, which EventSource would retry
+    forever. A WebSocket client sending commands is still paced."""
+    config = CONFIG.replace("[limits]\n", "[limits]\ncommands_per_second = 1\n")
+    server = start(herald_factory, config=config)
+    channels = [unique(f"h:rl{i}") for i in range(4)]
+    for _ in range(2):
+        with open_stream(server, channels) as s:
+            assert s.status == 200
+            subscribed(s, channels)
+            publish(server, channels[3], {"last": True})
+            assert s.expect("message").json()["channel"] == channels[3]
+    assert metric(server, "herald_disconnects_total", 'code="3007"') == 0
+    with NativeClient(server) as ws:
+        ws.connect()
+        cid = ws.send("subscribe", {"channel": unique("h:ws")})
+        reply = ws.wait_reply(cid)
+        assert reply.get("error", {}).get("code") == 110, reply
 
 
 def test_refused_channel_is_an_error_event_and_the_others_go_on(herald_factory):
