@@ -625,6 +625,25 @@ def test_command_rate_limit_does_not_refuse_the_channels_of_the_url(herald_facto
         assert reply.get("error", {}).get("code") == 110, reply
 
 
+def test_connection_limit_is_refused_with_429_json(herald_factory):
+    server = start(herald_factory, env={"HERALD_LIMITS_MAX_CONNECTIONS_PER_IP": "1"})
+    with open_stream(server, [unique("h:one")]) as first:
+        assert first.status == 200
+        first.expect("connect")
+        with open_stream(server, [unique("h:two")]) as second:
+            assert second.status == 429, (second.status_line, second.body)
+            assert second.error_json()["code"] == 106
+        first.expect("subscribe")
+    # The slot is given back when the stream ends.
+    deadline = time.monotonic() + 5
+    while True:
+        with open_stream(server, [unique("h:three")]) as again:
+            if again.status == 200 or time.monotonic() > deadline:
+                assert again.status == 200, again.body
+                break
+        time.sleep(0.05)
+
+
 def test_refused_channel_is_an_error_event_and_the_others_go_on(herald_factory):
     server = start(herald_factory)
     ok1, locked, ok2 = unique("h:ok"), unique("locked:x"), unique("plain")
