@@ -543,6 +543,21 @@ def test_bad_token_is_refused_with_401_json(herald_factory, bad):
         assert s.status == 200
 
 
+def test_token_expiring_mid_stream_ends_it_with_3004(herald_factory):
+    server = start(herald_factory)
+    with open_stream(server, [unique("h:exp")], token=token("brief", exp_in=2)) as s:
+        connect = s.expect("connect").json()
+        assert connect["user"] == "brief" and connect["ttl"] <= 2, connect
+        s.expect("subscribe")
+        events = s.read_until_closed(timeout=6)
+        assert [e.type for e in events] == ["disconnect"], events
+        data = events[0].json()
+        assert data["code"] == 3004 and data["reconnect"] is True, data
+    # Coming back with the same (now expired) token: refused before a stream.
+    with open_stream(server, [unique("h:exp")], token=token("brief", exp_in=-1)) as s:
+        assert s.status == 401 and s.error_json()["code"] == 109
+
+
 def test_anonymous_stream_refused_when_not_allowed(herald_factory):
     server = start(herald_factory, anonymous=False)
     ch = unique("h:anon")
@@ -792,6 +807,8 @@ def test_connections_metric_counts_open_streams(herald_factory):
         s.expect("connect")
         s.expect("subscribe")
     assert wait_metric(server, name, labels, lambda v: v == 3) == 3
+    # A stream is no longer an HTTP connection: only this /metrics request is.
+    assert metric(server, name, 'transport="http"') == 1
     # A refused stream is never counted as open.
     with open_stream(server, [unique("h:m")], token="bad.token.here") as refused:
         assert refused.status == 401
