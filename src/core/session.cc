@@ -75,13 +75,13 @@ Session::~Session() {
   if (admitted_) hub_.node().admission().release(transport_.remoteIp());
 }
 
-void Session::onMessage(std::string_view text) {
-  protocol::CommandParser::split(text, [this](std::string_view line) {
+void Session::onMessage(std::string_view text, bool paced) {
+  protocol::CommandParser::split(text, [this, paced](std::string_view line) {
     if (state_ == State::kClosing) return;
     protocol::Command& cmd = hub_.command();
     protocol::ParsedCommand parsed = hub_.commandParser().parse(line, &cmd);
     auto& m = hub_.metrics();
-    if (!takeCommandToken()) {
+    if (paced && !takeCommandToken()) {
       m.reject(metrics::Rejection::kRateLimited);
       // A client that keeps sending a second's worth of commands into an
       // empty bucket is not backing off: disconnect it (reconnect later).

@@ -31,8 +31,13 @@ class Session {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // One text message: one or more commands separated by '\n'.
-  void onMessage(std::string_view text);
+  // One text message: one or more commands separated by '\n'. A client's
+  // commands are paced by commands_per_second; those a transport builds
+  // itself from one request (SSE: connect and a subscribe per channel of
+  // the URL) are not (paced = false): the client cannot space them out, the
+  // request was admitted like any connection, and max_channels_per_connection
+  // bounds how many there are.
+  void onMessage(std::string_view text, bool paced = true);
   // Once a second: the connect deadline, token expiry.
   void onTick(int64_t now_ms);
   // Sends the disconnect push and closes the transport with `code`.

@@ -96,7 +96,7 @@ void SseEndpoint::start() {
   if (!request_.token.empty()) w.raw("\"token\":").string(request_.token);
   w.raw("}}");
   request_.token.clear();
-  session_.onMessage(command);
+  session_.onMessage(command, /*paced=*/false);
   if (!streaming_ || session_.closing()) return;
 
   // One line per channel; the session handles them in order.
@@ -110,7 +110,7 @@ void SseEndpoint::start() {
     }
     w.raw("}}");
   }
-  session_.onMessage(command);
+  session_.onMessage(command, /*paced=*/false);
 }
 
 void SseEndpoint::onData(char*, size_t len) {
@@ -207,6 +207,8 @@ core::SendStatus SseEndpoint::sendJson(std::string_view json) {
       // A channel refused (permission, limit, bad name): the others go on.
       size_t index = id - kFirstSubscribeId;
       if (index >= request_.channels.size()) return net::SendResult::kOk;
+      cursor_.erase(request_.channels[index]);
+      resume_from_.erase(request_.channels[index]);
       std::string body;
       protocol::JsonWriter w(&body);
       w.raw("{\"channel\":").string(request_.channels[index]).raw(",\"code\":").number(code);
@@ -269,22 +271,26 @@ void SseEndpoint::onSubscribed(size_t index, dom::object result) {
   auto recovered = field<bool>(result, "recovered");
   dom::array events;
   bool has_events = recovered && result["events"].get(events) == simdjson::SUCCESS;
+  const Cursor::Entry* from = resume_from_.find(channel);
+  const size_t max_queue = conn_.worker().limits().max_queue_bytes;
 
   // The subscribe event says where the channel starts; recovered events
   // follow, each moving the cursor on, so a cut during recovery resumes
   // from the last event the browser took.
-  const Cursor::Entry* from = resume_from_.find(channel);
-  cursor_.set(channel, has_events && from ? from->offset : offset, epoch);
+  std::string out;
   std::string body;
   protocol::JsonWriter w(&body);
-  w.raw("{\"channel\":").string(channel).raw(",\"offset\":").number(offset);
-  w.raw(",\"epoch\":").string(epoch);
-  if (resuming_) w.raw(",\"recovered\":").boolean(recovered);
-  w.raw('}');
-  std::string out;
-  appendId(&out);
-  appendEvent(&out, "subscribe", body);
-  if (has_events) {
+  auto write = [&] {
+    out.clear();
+    body.clear();
+    cursor_.set(channel, has_events && from ? from->offset : offset, epoch);
+    w.raw("{\"channel\":").string(channel).raw(",\"offset\":").number(offset);
+    w.raw(",\"epoch\":").string(epoch);
+    if (resuming_) w.raw(",\"recovered\":").boolean(recovered);
+    w.raw('}');
+    appendId(&out);
+    appendEvent(&out, "subscribe", body);
+    if (!has_events) return;
     for (dom::element event : events) {
       uint64_t event_offset = 0;
       if (event["offset"].get(event_offset) == simdjson::SUCCESS) cursor_.advance(channel, event_offset);
@@ -295,6 +301,18 @@ void SseEndpoint::onSubscribed(size_t index, dom::object result) {
       appendEvent(&out, {}, body);
     }
     cursor_.set(channel, offset, epoch);
+  };
+  write();
+  // The session kept the recovery's JSON within half the out-queue, but
+  // here every event also carries an id with the whole cursor, which with
+  // many channels and small events is many times the JSON. A replay that
+  // cannot go out whole would be a 3006, and the same again on every
+  // resume from this cursor: say "not recovered" instead, so the page
+  // reloads once and goes on from here.
+  if (has_events && (out.size() > max_queue / 2 || conn_.queuedBytes() + out.size() > max_queue)) {
+    recovered = false;
+    has_events = false;
+    write();
   }
   resume_from_.erase(channel);
   if (send(out) == net::SendResult::kOverflow) session_.disconnect(core::kDisconnectSlowConsumer);

@@ -239,8 +239,11 @@ def herald(herald_factory) -> HeraldServer:
 
 @pytest.fixture(scope="session")
 def node_ws() -> pathlib.Path:
-    """tests/e2e with node_modules/ws installed (npm ci from the lock file)."""
-    if not (E2E_DIR / "node_modules" / "ws" / "package.json").exists():
+    """tests/e2e with its Node packages (ws, playwright-core) installed (npm ci
+    from the lock file)."""
+    import json
+    wanted = json.loads((E2E_DIR / "package.json").read_text())["dependencies"]
+    if not all((E2E_DIR / "node_modules" / name / "package.json").exists() for name in wanted):
         r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=E2E_DIR,
                            capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, f"npm ci failed:\n{r.stdout}\n{r.stderr}"
