@@ -123,7 +123,7 @@ void Session::handleSseEvent(std::string_view event) {
   };
   if (named("subscribe")) {
     if (state_ == State::kHandshake && --pending_replies_ == 0) becomeReady();
-  } else if (named("error") || named("disconnect")) {
+  } else if (named("subscribe_error") || named("disconnect")) {
     fail("server: " + std::string(event));
   }
 }

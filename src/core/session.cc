@@ -520,10 +520,7 @@ void Session::reply(std::string_view json) {
 
 void Session::deliver(const net::Bytes& frame, const broker::Publication& pub) {
   if (state_ != State::kConnected) return;
-  if (transport_.sendPrepared(frame, pub) == SendStatus::kOverflow) {
-    hub_.metrics().slow_consumers.inc();
-    disconnect(kDisconnectSlowConsumer);
-  }
+  if (transport_.sendPrepared(frame, pub) == SendStatus::kOverflow) disconnect(kDisconnectSlowConsumer);
 }
 
 void Session::disconnect(uint16_t code, std::string_view reason) {
@@ -536,6 +533,8 @@ void Session::disconnect(uint16_t code, std::string_view reason) {
   DisconnectInfo info = disconnectInfo(code);
   if (reason.empty()) reason = info.reason;
   hub_.metrics().disconnect(code);
+  // Whatever overflowed (a push, a reply, a heartbeat), it is a slow consumer.
+  if (code == kDisconnectSlowConsumer) hub_.metrics().slow_consumers.inc();
   log::conn(code == kDisconnectShutdown || code == kDisconnectNormal ? spdlog::level::debug
                                                                       : spdlog::level::info,
             connectionId(), "disconnect {} ({}) user \"{}\"", code, reason, user_);

@@ -199,10 +199,13 @@ void Router::serveSse(const http::Request& request, http::HttpConnection& conn) 
     return refuse(400, 107, "malformed query string");
   }
   if (stream.token.empty()) stream.token = http::bearerToken(request);
-  for (std::string_view rest = channels; !rest.empty();) {
+  std::string_view rest = channels;
+  for (bool more = !rest.empty(); more;) {
     size_t comma = rest.find(',');
     std::string_view channel = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+    more = comma != std::string_view::npos;
+    if (more) rest.remove_prefix(comma + 1);
+    // An empty name ("a,,b", "a,") is a mistake in the URL, not a wildcard.
     if (!core::validChannelName(channel)) return refuse(400, 102, "invalid channel name");
     if (std::find(stream.channels.begin(), stream.channels.end(), channel) == stream.channels.end()) {
       stream.channels.emplace_back(channel);

@@ -124,11 +124,7 @@ void SseEndpoint::onTick(int64_t now_ms) {
     next_heartbeat_ms_ = now_ms + options_.heartbeat_ms;
     // A comment: browsers ignore it, proxies see traffic.
     thread_local const net::Bytes heartbeat = net::Bytes::copyOf(":\n\n");
-    if (conn_.send(heartbeat) == net::SendResult::kOverflow) {
-      hub_.metrics().slow_consumers.inc();
-      session_.disconnect(core::kDisconnectSlowConsumer);
-      return;
-    }
+    if (conn_.send(heartbeat) == net::SendResult::kOverflow) return session_.disconnect(core::kDisconnectSlowConsumer);
     hub_.metrics().bytes_out.inc(heartbeat.size());
   }
   session_.onTick(now_ms);
@@ -214,7 +210,7 @@ core::SendStatus SseEndpoint::sendJson(std::string_view json) {
       w.raw("{\"channel\":").string(request_.channels[index]).raw(",\"code\":").number(code);
       w.raw(",\"message\":").string(field<std::string_view>(error, "message")).raw('}');
       std::string out;
-      appendEvent(&out, "error", body);
+      appendEvent(&out, "subscribe_error", body);
       return send(out);
     }
     dom::object result;

@@ -12,7 +12,7 @@
 //   event: subscribe    data: {"channel":..,"offset":..,"epoch":..[,"recovered":B]}
 //   (message)           data: {"channel":..,"eventType":..,...,"offset":N}
 //   event: join|leave   data: {"channel":..,"client":..,"user":..}
-//   event: error        data: {"channel":..,"code":..,"message":..}
+//   event: subscribe_error  data: {"channel":..,"code":..,"message":..}
 //   event: unsubscribe  data: {"channel":..}
 //   event: disconnect   data: {"code":..,"reason":..,"reconnect":B}
 #pragma once

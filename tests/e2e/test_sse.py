@@ -574,6 +574,7 @@ def test_anonymous_stream_refused_when_not_allowed(herald_factory):
     ("channels=", 107),                          # empty
     ("token=abc", 107),                          # channels missing
     ("channels=a,,b", 102),                      # an empty name in the list
+    ("channels=a,", 102),                        # a trailing separator: an empty last name
     ("channels=a%20b", 102),                     # a space is not allowed
     ("channels=a%22b", 102),                     # nor a quote
     (f"channels={'x' * 256}", 102),              # too long
@@ -667,7 +668,7 @@ def test_refused_channel_is_an_error_event_and_the_others_go_on(herald_factory):
         s.expect("connect")
         first = s.expect("subscribe")
         assert first.json()["channel"] == ok1
-        err = s.expect("error")
+        err = s.expect("subscribe_error")
         data = err.json()
         assert data == {"channel": locked, "code": 103, "message": data["message"]}, data
         assert data["message"], data
