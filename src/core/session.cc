@@ -54,6 +54,13 @@ uint32_t expiryOf(const auth::Claims& claims) {
 // Seconds left until `expires_at_s`, for the "ttl" of connect and refresh.
 int64_t ttlOf(uint32_t expires_at_s) { return std::max<int64_t>(0, expires_at_s - unixNowS()); }
 
+// True when the connection's token has a pattern in `claim` ("channels" or
+// "publish") that matches `channel`. Anonymous connections have no claims.
+bool claimAllows(const Identity* identity, std::vector<std::string> Identity::*claim,
+                 std::string_view channel) {
+  return identity && auth::matchesAny(identity->*claim, channel);
+}
+
 // Client ids are random (RFC 4122 version 4 layout): unguessable, unique
 // across workers and nodes without coordination.
 void newClientId(char (&out)[36]) {
@@ -242,7 +249,7 @@ uint16_t Session::subscribeDenial(const config::Namespace& ns, const protocol::C
     case config::SubscribeRule::kAny:
       return 0;
     case config::SubscribeRule::kClaims:
-      return identity_ && auth::matchesAny(identity_->channels, cmd.channel) ? 0 : kErrorPermissionDenied;
+      return claimAllows(identity_.get(), &Identity::channels, cmd.channel) ? 0 : kErrorPermissionDenied;
     case config::SubscribeRule::kToken: {
       if (cmd.token.empty()) return kErrorPermissionDenied;
       auth::Claims claims;
@@ -266,7 +273,7 @@ uint16_t Session::readDenial(const config::Namespace& ns, std::string_view chann
   switch (ns.subscribe) {
     case config::SubscribeRule::kAny: return 0;
     case config::SubscribeRule::kClaims:
-      return identity_ && auth::matchesAny(identity_->channels, channel) ? 0 : kErrorPermissionDenied;
+      return claimAllows(identity_.get(), &Identity::channels, channel) ? 0 : kErrorPermissionDenied;
     case config::SubscribeRule::kToken: return isSubscribed(channel) ? 0 : kErrorPermissionDenied;
   }
   return kErrorPermissionDenied;
@@ -279,7 +286,7 @@ uint16_t Session::publishDenial(const config::Namespace& ns, std::string_view ch
     case config::PublishRule::kAny: allowed = true; break;
     case config::PublishRule::kSubscribers: allowed = isSubscribed(channel); break;
     case config::PublishRule::kClaims:
-      allowed = identity_ && auth::matchesAny(identity_->publish, channel);
+      allowed = claimAllows(identity_.get(), &Identity::publish, channel);
       break;
     case config::PublishRule::kNone: allowed = false; break;
   }
@@ -309,14 +316,16 @@ void Session::handleRefresh(const protocol::Command& cmd) {
   }
   auth::Claims claims;
   auth::TokenError err = verifyToken(cmd.token, &claims);
-  if (err == auth::TokenError::kNone && claims.sub != user()) {
-    return (void)refuse(cmd, kErrorPermissionDenied);  // someone else's token
-  }
   if (err != auth::TokenError::kNone) {
     m.reject(metrics::Rejection::kUnauthorized);
     m.commands_error[kind].inc();
     return replyError(cmd.id, err == auth::TokenError::kExpired ? kErrorTokenExpired : kErrorPermissionDenied,
                       auth::tokenErrorMessage(err));
+  }
+  // Someone else's token must not extend this connection.
+  if (claims.sub != user()) {
+    refuse(cmd, kErrorPermissionDenied);
+    return;
   }
   expires_at_s_ = expiryOf(claims);
   m.commands_ok[kind].inc();
