@@ -133,9 +133,14 @@ int main(int argc, char** argv) {
   if (checktoken_cmd->parsed()) {
     // With a config, exactly the server's rules: its keys (files, JWKS URL),
     // audience, issuer, leeway and size limit.
-    Overrides none;
-    herald::config::Config cfg = loadOrExit(check_secret.empty() ? check_config : "", none);
-    if (!check_secret.empty()) cfg.auth.hmac_secret = check_secret;
+    // With --secret, that secret and the defaults, whatever the environment.
+    herald::config::Config cfg;
+    if (check_secret.empty()) {
+      Overrides none;
+      cfg = loadOrExit(check_config, none);
+    } else {
+      cfg.auth.hmac_secret = check_secret;
+    }
     std::shared_ptr<const herald::auth::Verifier> verifier;
     try {
       verifier = herald::server::makeVerifier(herald::server::verifierConfig(cfg.auth));
