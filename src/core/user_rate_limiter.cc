@@ -22,7 +22,7 @@ bool UserRateLimiter::take(std::string_view user, uint64_t connection_id, int64_
     auto [it, inserted] = anonymous_.try_emplace(connection_id, full);
     return takeFrom(it->second, now_ms);
   }
-  auto it = users_.find(std::string(user));
+  auto it = users_.find(user);
   if (it == users_.end()) it = users_.emplace(std::string(user), full).first;
   return takeFrom(it->second, now_ms);
 }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -34,6 +35,11 @@ class UserRateLimiter {
     double tokens;
     int64_t refilled_ms;
   };
+  // Lets find() take the user as a string_view: no allocation per publish.
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   bool takeFrom(Bucket& b, int64_t now_ms) const;
   // Drops full buckets, at most once a second.
   void sweep(int64_t now_ms);
@@ -41,7 +47,7 @@ class UserRateLimiter {
   const double rate_;
   const double burst_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, Bucket> users_;
+  std::unordered_map<std::string, Bucket, Hash, std::equal_to<>> users_;
   std::unordered_map<uint64_t, Bucket> anonymous_;
   int64_t swept_ms_ = 0;
 };
