@@ -1,17 +1,11 @@
 #include "http/fetch.h"
 
-#include <asio/co_spawn.hpp>
 #include <asio/connect.hpp>
-#include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
-#include <asio/read.hpp>
-#include <asio/redirect_error.hpp>
 #include <asio/ssl.hpp>
-#include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <chrono>
-#include <stdexcept>
 
 namespace herald::http {
 namespace {
@@ -48,44 +42,97 @@ bool parseUrl(std::string_view url, Url* out) {
   return !out->host.empty() && !out->port.empty();
 }
 
-// The whole response of an HTTP/1.0 request: the server closes when done and
-// sends no chunked encoding, so reading to EOF is the framing.
-template <class Stream>
-asio::awaitable<void> exchange(Stream& stream, const Url& url, size_t max_bytes, std::string* response) {
-  const std::string request = "GET " + url.target + " HTTP/1.0\r\nHost: " + url.host +
-                              "\r\nAccept: application/json\r\nUser-Agent: herald\r\n\r\n";
-  co_await asio::async_write(stream, asio::buffer(request), asio::use_awaitable);
-  char buffer[16 * 1024];
-  while (true) {
-    std::error_code ec;
-    size_t n = co_await stream.async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
-    response->append(buffer, n);
-    // Many TLS servers close without close_notify; the body's end is still EOF.
-    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) co_return;
-    if (ec) throw std::system_error(ec, "read");
-    if (response->size() > max_bytes + 16 * 1024) throw std::runtime_error("response too large");
-  }
-}
-
-asio::awaitable<void> get(const Url& url, size_t max_bytes, std::string* response) {
-  auto executor = co_await asio::this_coro::executor;
-  asio::ip::tcp::resolver resolver(executor);
-  auto endpoints = co_await resolver.async_resolve(url.host, url.port, asio::use_awaitable);
-  asio::ip::tcp::socket socket(executor);
-  co_await asio::async_connect(socket, endpoints, asio::use_awaitable);
-  if (!url.tls) {
-    co_await exchange(socket, url, max_bytes, response);
-    co_return;
-  }
+// Verifies servers against the system CA store (OpenSSL's default paths,
+// which SSL_CERT_FILE and SSL_CERT_DIR override).
+asio::ssl::context clientContext() {
   asio::ssl::context tls(asio::ssl::context::tls_client);
   tls.set_default_verify_paths();
   tls.set_verify_mode(asio::ssl::verify_peer);
-  asio::ssl::stream<asio::ip::tcp::socket> stream(std::move(socket), tls);
-  stream.set_verify_callback(asio::ssl::host_name_verification(url.host));
-  SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str());  // SNI
-  co_await stream.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
-  co_await exchange(stream, url, max_bytes, response);
+  return tls;
 }
+
+// One GET as a chain of callbacks on a private io_context (no coroutines:
+// the fuzz build's clang cannot use them with this standard library). The
+// request is HTTP/1.0: the server closes when done and sends no chunked
+// encoding, so reading to EOF is the framing. Members are destroyed in
+// reverse: the stream and resolver before the io_context they belong to; a
+// handler still pending at a timeout is destroyed with it, never called.
+class Fetch {
+ public:
+  Fetch(const Url& url, size_t max_bytes) : url_(url), max_bytes_(max_bytes) {}
+
+  // Runs the exchange for at most `timeout_s`; "" or why it failed.
+  std::string run(double timeout_s, std::string* response) {
+    response_ = response;
+    resolver_.async_resolve(url_.host, url_.port, [this](const std::error_code& ec, auto endpoints) {
+      if (ec) return fail("resolve", ec);
+      asio::async_connect(stream_.next_layer(), endpoints,
+                          [this](const std::error_code& ec, const auto&) { connected(ec); });
+    });
+    io_.run_for(std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+    return done_ ? error_ : "timed out";
+  }
+
+ private:
+  void connected(const std::error_code& ec) {
+    if (ec) return fail("connect", ec);
+    if (!url_.tls) return send();
+    stream_.set_verify_callback(asio::ssl::host_name_verification(url_.host));
+    SSL_set_tlsext_host_name(stream_.native_handle(), url_.host.c_str());  // SNI
+    stream_.async_handshake(asio::ssl::stream_base::client, [this](const std::error_code& ec) {
+      if (ec) return fail("TLS handshake", ec);
+      send();
+    });
+  }
+
+  void send() {
+    request_ = "GET " + url_.target + " HTTP/1.0\r\nHost: " + url_.host +
+               "\r\nAccept: application/json\r\nUser-Agent: herald\r\n\r\n";
+    auto sent = [this](const std::error_code& ec, size_t) {
+      if (ec) return fail("write", ec);
+      read();
+    };
+    if (url_.tls) {
+      asio::async_write(stream_, asio::buffer(request_), sent);
+    } else {
+      asio::async_write(stream_.next_layer(), asio::buffer(request_), sent);
+    }
+  }
+
+  void read() {
+    auto got = [this](const std::error_code& ec, size_t n) {
+      response_->append(buffer_, n);
+      // Many TLS servers close without close_notify; the body's end is still EOF.
+      if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) return finish("");
+      if (ec) return fail("read", ec);
+      if (response_->size() > max_bytes_ + sizeof buffer_) return finish("response too large");
+      read();
+    };
+    if (url_.tls) {
+      stream_.async_read_some(asio::buffer(buffer_), got);
+    } else {
+      stream_.next_layer().async_read_some(asio::buffer(buffer_), got);
+    }
+  }
+
+  void fail(const char* step, const std::error_code& ec) { finish(std::string(step) + ": " + ec.message()); }
+  void finish(std::string error) {
+    done_ = true;
+    error_ = std::move(error);
+  }
+
+  const Url& url_;
+  const size_t max_bytes_;
+  std::string* response_ = nullptr;
+  std::string request_;
+  std::string error_;
+  bool done_ = false;
+  char buffer_[16 * 1024];
+  asio::io_context io_;
+  asio::ssl::context tls_ = clientContext();
+  asio::ip::tcp::resolver resolver_{io_};
+  asio::ssl::stream<asio::ip::tcp::socket> stream_{io_, tls_};
+};
 
 // Status line and headers off, the body checked: 200 only, size bounded.
 void takeBody(const std::string& response, size_t max_bytes, FetchResult* out) {
@@ -117,23 +164,9 @@ FetchResult fetchUrl(std::string_view url, double timeout_s, size_t max_bytes) {
     return result;
   }
   std::string response;
-  bool done = false;
-  asio::io_context io;
-  asio::co_spawn(io, get(parsed, max_bytes, &response), [&](std::exception_ptr e) {
-    done = true;
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      result.error = ex.what();
-    }
-  });
-  io.run_for(std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
-  if (!done) {
-    result.error = "timed out";
-    return result;
-  }
-  if (result.error.empty()) takeBody(response, max_bytes, &result);
+  result.error = Fetch(parsed, max_bytes).run(timeout_s, &response);
+  if (!result.error.empty()) return result;
+  takeBody(response, max_bytes, &result);
   return result;
 }
 
