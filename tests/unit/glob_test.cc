@@ -48,6 +48,15 @@ TEST(GlobTest, BacktracksToTheLastStar) {
   EXPECT_TRUE(globMatch("x*y*z", "xyyzzyz"));
 }
 
+// Found by fuzz_jwt: a '*' in the channel name was taken for the pattern's
+// own '*' and used up the wildcard.
+TEST(GlobTest, AStarInTheTextIsALiteral) {
+  EXPECT_TRUE(globMatch("a*?bc*", "aX*?bc*\n"));
+  EXPECT_TRUE(globMatch("*", "*"));
+  EXPECT_TRUE(globMatch("x*", "x**y"));
+  EXPECT_FALSE(globMatch("x\\*", "x*"));  // no escapes: '\\' is a literal
+}
+
 TEST(GlobTest, HostilePatternsStayFast) {
   const std::string text(4000, 'a');
   const std::string pattern = std::string(200, '*').replace(1, 0, "a") + "b";
