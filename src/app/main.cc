@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "log/log.h"
 #include "server/server.h"
+#include "server/verifiers.h"
 
 extern char** environ;
 
@@ -130,20 +131,25 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (checktoken_cmd->parsed()) {
-    herald::auth::VerifierConfig vc;
-    if (!check_secret.empty()) {
-      vc.hmac_secret = check_secret;
-    } else {
+    // With a config, exactly the server's rules: its keys (files, JWKS URL),
+    // audience, issuer, leeway and size limit.
+    // With --secret, that secret and the defaults, whatever the environment.
+    herald::config::Config cfg;
+    if (check_secret.empty()) {
       Overrides none;
-      auto cfg = loadOrExit(check_config, none);
-      vc.hmac_secret = cfg.auth.hmac_secret;
-      vc.audience = cfg.auth.audience;
-      vc.issuer = cfg.auth.issuer;
+      cfg = loadOrExit(check_config, none);
+    } else {
+      cfg.auth.hmac_secret = check_secret;
     }
-    std::string error;
-    auto verifier = herald::auth::Verifier::create(vc, &error);
+    std::shared_ptr<const herald::auth::Verifier> verifier;
+    try {
+      verifier = herald::server::makeVerifier(herald::server::verifierConfig(cfg.auth));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "herald: %s\n", e.what());
+      return 2;
+    }
     if (!verifier) {
-      std::fprintf(stderr, "herald: %s\n", error.c_str());
+      std::fprintf(stderr, "herald: no key configured ([auth] or --secret)\n");
       return 2;
     }
     herald::auth::Claims claims;

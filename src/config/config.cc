@@ -125,12 +125,22 @@ std::vector<Field> sectionFields(Config& c) {
        .help = "PEM public key for RS*/ES*/EdDSA tokens; empty = none"},
       {.section = "auth", .key = "jwks_file", .target = &c.auth.jwks_file,
        .help = "JWKS file of public keys, chosen by the token's kid; empty = none"},
+      {.section = "auth", .key = "jwks_url", .target = &c.auth.jwks_url,
+       .help = "JWKS URL (http:// or https://), fetched at start and refreshed; empty = none"},
+      {.section = "auth", .key = "jwks_refresh_interval",
+       .target = &c.auth.jwks_refresh_interval,
+       .help = "Seconds between fetches of jwks_url; a failed fetch keeps the last keys",
+       .max = kMaxSeconds, .above_min = true},
       {.section = "auth", .key = "audience", .target = &c.auth.audience,
        .help = "Required aud claim; empty = not checked"},
       {.section = "auth", .key = "issuer", .target = &c.auth.issuer,
        .help = "Required iss claim; empty = not checked"},
       {.section = "auth", .key = "allow_anonymous", .target = &c.auth.allow_anonymous,
        .help = "Accept connect without a token (anonymous user \"\")"},
+      {.section = "auth", .key = "leeway", .target = &c.auth.leeway,
+       .help = "Seconds of clock skew tolerated on exp and nbf", .max = kMaxSeconds},
+      {.section = "auth", .key = "max_token_bytes", .target = &c.auth.max_token_bytes,
+       .help = "Longest token accepted, in bytes; longer ones are refused unread", .min = 1},
 
       {.section = "limits", .key = "max_connections", .target = &c.limits.max_connections,
        .help = "Connections per node; over it new ones are closed with 3008", .min = 1},
@@ -143,6 +153,10 @@ std::vector<Field> sectionFields(Config& c) {
       {.section = "limits", .key = "commands_per_second",
        .target = &c.limits.commands_per_second,
        .help = "Commands per second per connection; 0 = unlimited", .max = kMaxRate},
+      {.section = "limits", .key = "publishes_per_second_per_user",
+       .target = &c.limits.publishes_per_second_per_user,
+       .help = "Client publishes per second per user, across its connections; 0 = unlimited",
+       .max = kMaxRate},
       {.section = "limits", .key = "max_channels_per_connection",
        .target = &c.limits.max_channels_per_connection,
        .help = "Subscriptions per connection", .min = 1},
@@ -736,6 +750,15 @@ void validate(const Config& config, Errors& errors) {
   if (config.tls.cert_file.empty() != config.tls.key_file.empty()) {
     errors.add("tls.cert_file and tls.key_file must be set together (cert_file " +
                quote(config.tls.cert_file) + ", key_file " + quote(config.tls.key_file) + ")");
+  }
+  // One JWKS: two sources would need a rule for which wins on a shared kid.
+  if (!config.auth.jwks_file.empty() && !config.auth.jwks_url.empty()) {
+    errors.add("auth.jwks_file and auth.jwks_url cannot both be set (jwks_file " +
+               quote(config.auth.jwks_file) + ", jwks_url " + quote(config.auth.jwks_url) + ")");
+  }
+  const std::string_view url = config.auth.jwks_url;
+  if (!url.empty() && !url.starts_with("http://") && !url.starts_with("https://")) {
+    errors.add("auth.jwks_url must start with http:// or https://, got " + quote(url));
   }
 }
 

@@ -70,9 +70,13 @@ struct Auth {
   std::string hmac_secret;
   std::string public_key_file;
   std::string jwks_file;
+  std::string jwks_url;                 // http(s); fetched at start, then refreshed
+  double jwks_refresh_interval = 300;   // seconds between fetches of jwks_url
   std::string audience;
   std::string issuer;
   bool allow_anonymous = false;
+  uint32_t leeway = 0;                  // seconds of clock skew on exp/nbf
+  uint32_t max_token_bytes = 8 * 1024;  // longer tokens are refused unread
 
   bool operator==(const Auth&) const = default;
 };
@@ -82,6 +86,7 @@ struct Limits {
   uint32_t max_connections_per_ip = 0;      // 0 = unlimited
   double connect_rate_per_ip = 0;           // connects/s; 0 = unlimited
   double commands_per_second = 0;           // per connection; 0 = unlimited
+  double publishes_per_second_per_user = 0;  // across a user's connections; 0 = unlimited
   uint32_t max_channels_per_connection = 128;
   uint32_t max_message_bytes = 64 * 1024;   // WebSocket message / command
   uint32_t max_queue_bytes = 4 * 1024 * 1024;  // out-queue; over -> 3006

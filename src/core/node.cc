@@ -17,15 +17,28 @@ std::string hostName() {
 }
 }  // namespace
 
-Node::Node(const config::Config& config, broker::Broker& broker, const auth::Verifier* verifier)
+Node::Node(const config::Config& config, broker::Broker& broker,
+           std::shared_ptr<const auth::Verifier> verifier)
     : config_(config),
       broker_(broker),
-      verifier_(verifier),
+      verifier_(std::move(verifier)),
+      publish_limiter_(config.limits.publishes_per_second_per_user),
       admission_(config.limits),
       name_(hostName() + ":" + std::to_string(config.server.port)),
       started_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count()) {}
+
+std::shared_ptr<const auth::Verifier> Node::verifier() const {
+  std::lock_guard lock(verifier_mu_);
+  return verifier_;
+}
+
+void Node::setVerifier(std::shared_ptr<const auth::Verifier> verifier) {
+  std::lock_guard lock(verifier_mu_);
+  verifier_.swap(verifier);
+  // The old one is released after the lock, outside any checker's way.
+}
 
 void Node::postTo(unsigned worker, std::function<void()> fn) {
   hubs_[worker]->worker().post(std::move(fn));

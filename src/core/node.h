@@ -1,6 +1,8 @@
 // Node: what all workers of one server process share: the configuration,
-// the broker, each worker's Hub, and node identity. Built at start-up, then
-// read-only (the hubs themselves are per worker). Thread-safe to read.
+// the broker, each worker's Hub, the token verifier, per-user limits and
+// node identity. Built at start-up, then read-only except for the verifier
+// (swapped when a JWKS URL is refreshed) and the per-user rate limiter, both
+// guarded. Thread-safe to read.
 #pragma once
 
 #include <atomic>
@@ -14,6 +16,7 @@
 #include "broker/broker.h"
 #include "config/config.h"
 #include "core/admission.h"
+#include "core/user_rate_limiter.h"
 
 namespace herald::auth {
 class Verifier;
@@ -25,11 +28,18 @@ class Hub;
 
 class Node {
  public:
-  Node(const config::Config& config, broker::Broker& broker, const auth::Verifier* verifier);
+  Node(const config::Config& config, broker::Broker& broker,
+       std::shared_ptr<const auth::Verifier> verifier);
 
   const config::Config& config() const { return config_; }
   broker::Broker& broker() { return broker_; }
-  const auth::Verifier* verifier() const { return verifier_; }
+  // The current verifier (null when no key is configured). Callers keep the
+  // copy for the one check they make: a refresh may replace it meanwhile.
+  // Taken at connect, subscribe with a token and refresh, never per delivery.
+  std::shared_ptr<const auth::Verifier> verifier() const;
+  // Replaces the verifier for every later check (JWKS refresh).
+  void setVerifier(std::shared_ptr<const auth::Verifier> verifier);
+  UserRateLimiter& publishLimiter() { return publish_limiter_; }
   const std::string& name() const { return name_; }
   Admission& admission() { return admission_; }
   int64_t startedMs() const { return started_ms_; }
@@ -48,7 +58,9 @@ class Node {
 
   const config::Config& config_;
   broker::Broker& broker_;
-  const auth::Verifier* verifier_;
+  mutable std::mutex verifier_mu_;
+  std::shared_ptr<const auth::Verifier> verifier_;
+  UserRateLimiter publish_limiter_;
   std::vector<Hub*> hubs_;
   Admission admission_;
   std::string name_;

@@ -6,7 +6,9 @@
 
 #include <fmt/format.h>
 
+#include "auth/glob.h"
 #include "auth/jwt.h"
+#include "auth/user_channel.h"
 #include "config/config.h"
 #include "core/channel.h"
 #include "core/disconnect.h"
@@ -42,6 +44,21 @@ CommandKind kindOf(Method m) {
 int64_t unixNowS() {
   using namespace std::chrono;
   return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+}
+
+// The token's exp as the session keeps it: 0 = never expires.
+uint32_t expiryOf(const auth::Claims& claims) {
+  return static_cast<uint32_t>(std::clamp<int64_t>(claims.exp.value_or(0), 0, UINT32_MAX));
+}
+
+// Seconds left until `expires_at_s`, for the "ttl" of connect and refresh.
+int64_t ttlOf(uint32_t expires_at_s) { return std::max<int64_t>(0, expires_at_s - unixNowS()); }
+
+// True when the connection's token has a pattern in `claim` ("channels" or
+// "publish") that matches `channel`. Anonymous connections have no claims.
+bool claimAllows(const Identity* identity, std::vector<std::string> Identity::*claim,
+                 std::string_view channel) {
+  return identity && auth::matchesAny(identity->*claim, channel);
 }
 
 // Client ids are random (RFC 4122 version 4 layout): unguessable, unique
@@ -142,11 +159,19 @@ void Session::handle(protocol::Command& cmd) {
     case Method::kHistory: handleHistory(cmd); break;
     case Method::kPresence:
     case Method::kPresenceStats: handlePresence(cmd); break;
-    case Method::kRefresh:
-      hub_.metrics().commands_error[static_cast<size_t>(kindOf(cmd.method))].inc();
-      replyError(cmd.id, kErrorNotAvailable, "not available");
-      break;
+    case Method::kRefresh: handleRefresh(cmd); break;
   }
+}
+
+const std::string& Session::user() const {
+  static const std::string kAnonymous;
+  return identity_ ? identity_->user : kAnonymous;
+}
+
+auth::TokenError Session::verifyToken(std::string_view token, auth::Claims* claims) const {
+  // A copy: a JWKS refresh may swap the node's verifier during the check.
+  std::shared_ptr<const auth::Verifier> verifier = hub_.node().verifier();
+  return verifier ? verifier->verify(token, unixNowS(), claims) : auth::TokenError::kNoKey;
 }
 
 void Session::handleConnect(const protocol::Command& cmd) {
@@ -170,10 +195,8 @@ void Session::handleConnect(const protocol::Command& cmd) {
       return;
     }
   } else {
-    const auth::Verifier* verifier = hub_.node().verifier();
     auth::Claims claims;
-    auth::TokenError err = verifier ? verifier->verify(cmd.token, unixNowS(), &claims)
-                                    : auth::TokenError::kNoKey;
+    auth::TokenError err = verifyToken(cmd.token, &claims);
     if (err != auth::TokenError::kNone) {
       m.reject(metrics::Rejection::kUnauthorized);
       m.commands_error[static_cast<size_t>(CommandKind::kConnect)].inc();
@@ -183,21 +206,26 @@ void Session::handleConnect(const protocol::Command& cmd) {
       disconnect(expired ? kDisconnectTokenExpired : kDisconnectInvalidToken);
       return;
     }
-    user_ = claims.sub;
-    if (!claims.info_json.empty()) info_ = std::make_unique<const std::string>(std::move(claims.info_json));
-    expires_at_s_ = static_cast<uint32_t>(std::clamp<int64_t>(claims.exp.value_or(0), 0, UINT32_MAX));
+    // Only what authorization and presence read later is kept, in one block.
+    if (!claims.sub.empty() || !claims.info_json.empty() || !claims.channels.empty() ||
+        !claims.publish.empty()) {
+      identity_ = std::make_unique<const Identity>(Identity{std::move(claims.sub), std::move(claims.info_json),
+                                                            std::move(claims.channels),
+                                                            std::move(claims.publish)});
+    }
+    expires_at_s_ = expiryOf(claims);
   }
   newClientId(client_);
   state_ = State::kConnected;
   log::conn(spdlog::level::debug, connectionId(), "connected client {} user \"{}\" from {}", client(),
-            user_, transport_.remoteIp());
+            user(), transport_.remoteIp());
   m.commands_ok[static_cast<size_t>(CommandKind::kConnect)].inc();
 
   std::string& out = hub_.scratch();
   protocol::JsonWriter w(&out);
   w.raw("{\"id\":").number(cmd.id).raw(",\"connect\":{\"client\":").string(client());
-  w.raw(",\"user\":").string(user_);
-  if (expires_at_s_ > 0) w.raw(",\"ttl\":").number(std::max<int64_t>(0, expires_at_s_ - unixNowS()));
+  w.raw(",\"user\":").string(user());
+  if (expires_at_s_ > 0) w.raw(",\"ttl\":").number(ttlOf(expires_at_s_));
   w.raw("}}");
   reply(out);
 }
@@ -210,6 +238,103 @@ const config::Namespace* Session::channelNamespace(uint64_t id, std::string_view
   const config::Namespace* ns = hub_.node().config().namespaceFor(channel);
   if (!ns) replyError(id, kErrorUnknownChannel, "unknown channel");
   return ns;
+}
+
+// ---- authorization (docs/security.md) ---------------------------------------
+
+uint16_t Session::subscribeDenial(const config::Namespace& ns, const protocol::Command& cmd) const {
+  // A user-limited channel is closed to everyone else, whatever the rule.
+  if (!auth::userMayUse(cmd.channel, user())) return kErrorPermissionDenied;
+  switch (ns.subscribe) {
+    case config::SubscribeRule::kAny:
+      return 0;
+    case config::SubscribeRule::kClaims:
+      return claimAllows(identity_.get(), &Identity::channels, cmd.channel) ? 0 : kErrorPermissionDenied;
+    case config::SubscribeRule::kToken: {
+      if (cmd.token.empty()) return kErrorPermissionDenied;
+      auth::Claims claims;
+      auth::TokenError err = verifyToken(cmd.token, &claims);
+      if (err == auth::TokenError::kExpired) return kErrorTokenExpired;
+      // The token grants this channel to this user, not to whoever holds it.
+      if (err != auth::TokenError::kNone || claims.channel != cmd.channel || claims.sub != user()) {
+        return kErrorPermissionDenied;
+      }
+      return 0;
+    }
+  }
+  return kErrorPermissionDenied;
+}
+
+// Reads show what a subscriber would see, so they follow subscribe, except
+// that a token namespace has no token to show on a read: the client must be
+// subscribed (it showed one then).
+uint16_t Session::readDenial(const config::Namespace& ns, std::string_view channel) const {
+  if (!auth::userMayUse(channel, user())) return kErrorPermissionDenied;
+  switch (ns.subscribe) {
+    case config::SubscribeRule::kAny: return 0;
+    case config::SubscribeRule::kClaims:
+      return claimAllows(identity_.get(), &Identity::channels, channel) ? 0 : kErrorPermissionDenied;
+    case config::SubscribeRule::kToken: return isSubscribed(channel) ? 0 : kErrorPermissionDenied;
+  }
+  return kErrorPermissionDenied;
+}
+
+uint16_t Session::publishDenial(const config::Namespace& ns, std::string_view channel) const {
+  if (!auth::userMayUse(channel, user())) return kErrorPermissionDenied;
+  bool allowed = false;
+  switch (ns.publish) {
+    case config::PublishRule::kAny: allowed = true; break;
+    case config::PublishRule::kSubscribers: allowed = isSubscribed(channel); break;
+    case config::PublishRule::kClaims:
+      allowed = claimAllows(identity_.get(), &Identity::publish, channel);
+      break;
+    case config::PublishRule::kNone: allowed = false; break;
+  }
+  return allowed ? 0 : kErrorPermissionDenied;
+}
+
+bool Session::refuse(const protocol::Command& cmd, uint16_t code) {
+  if (code == 0) return false;
+  auto& m = hub_.metrics();
+  m.reject(code == kErrorTokenExpired ? metrics::Rejection::kUnauthorized
+                                      : metrics::Rejection::kPermissionDenied);
+  m.commands_error[static_cast<size_t>(kindOf(cmd.method))].inc();
+  replyError(cmd.id, code, code == kErrorTokenExpired ? "token expired" : "permission denied");
+  return true;
+}
+
+// {"id":N,"refresh":{"ttl":T}} (ttl omitted when the new token has no exp).
+// A refused refresh leaves the connection as it was: the old expiry still
+// applies, and 3004 follows at it.
+void Session::handleRefresh(const protocol::Command& cmd) {
+  auto& m = hub_.metrics();
+  const auto kind = static_cast<size_t>(CommandKind::kRefresh);
+  if (cmd.token.empty()) {
+    m.reject(metrics::Rejection::kBadCommand);
+    m.commands_error[kind].inc();
+    return replyError(cmd.id, kErrorBadRequest, "token required");
+  }
+  auth::Claims claims;
+  auth::TokenError err = verifyToken(cmd.token, &claims);
+  if (err != auth::TokenError::kNone) {
+    m.reject(metrics::Rejection::kUnauthorized);
+    m.commands_error[kind].inc();
+    return replyError(cmd.id, err == auth::TokenError::kExpired ? kErrorTokenExpired : kErrorPermissionDenied,
+                      auth::tokenErrorMessage(err));
+  }
+  // Someone else's token must not extend this connection.
+  if (claims.sub != user()) {
+    refuse(cmd, kErrorPermissionDenied);
+    return;
+  }
+  expires_at_s_ = expiryOf(claims);
+  m.commands_ok[kind].inc();
+  std::string& out = hub_.scratch();
+  protocol::JsonWriter w(&out);
+  w.raw("{\"id\":").number(cmd.id).raw(",\"refresh\":{");
+  if (expires_at_s_ > 0) w.raw("\"ttl\":").number(ttlOf(expires_at_s_));
+  w.raw("}}");
+  reply(out);
 }
 
 bool Session::isSubscribed(std::string_view channel) const {
@@ -227,11 +352,7 @@ void Session::handleSubscribe(const protocol::Command& cmd) {
     m.commands_error[static_cast<size_t>(CommandKind::kSubscribe)].inc();
     return;
   }
-  if (ns->subscribe != config::SubscribeRule::kAny) {
-    // Token and claims rules need the security layer (see README: missing).
-    m.reject(metrics::Rejection::kPermissionDenied);
-    return fail(kErrorPermissionDenied, "permission denied");
-  }
+  if (refuse(cmd, subscribeDenial(*ns, cmd))) return;
   if (isSubscribed(cmd.channel)) return fail(kErrorAlreadySubscribed, "already subscribed");
   if (channels_.size() >= hub_.node().config().limits.max_channels_per_connection) {
     m.reject(metrics::Rejection::kLimitExceeded);
@@ -291,8 +412,8 @@ void Session::joinPresence(std::string_view channel) {
   if (!ns || !(ns->presence || ns->join_leave) || state_ != State::kConnected) return;
   broker::ClientInfo info;
   info.client.assign(client());
-  info.user = user_;
-  if (info_) info.info = *info_;
+  info.user = user();
+  if (identity_) info.info = identity_->info_json;
   hub_.node().broker().addPresence(channel, info, ns->join_leave);
 }
 
@@ -359,22 +480,17 @@ void Session::handlePublish(const protocol::Command& cmd) {
     m.commands_error[static_cast<size_t>(CommandKind::kPublish)].inc();
     return;
   }
-  bool allowed = false;
-  switch (ns->publish) {
-    case config::PublishRule::kAny: allowed = true; break;
-    case config::PublishRule::kSubscribers: allowed = isSubscribed(cmd.channel); break;
-    case config::PublishRule::kNone:
-    case config::PublishRule::kClaims: allowed = false; break;
-  }
-  if (!allowed) {
-    m.reject(metrics::Rejection::kPermissionDenied);
-    return fail(kErrorPermissionDenied, "permission denied");
-  }
+  if (refuse(cmd, publishDenial(*ns, cmd.channel))) return;
   uint32_t max_bytes = ns->max_message_bytes ? ns->max_message_bytes
                                              : hub_.node().config().limits.max_message_bytes;
   if (cmd.payload.size() > max_bytes) {
     m.reject(metrics::Rejection::kLimitExceeded);
     return fail(kErrorMessageTooLarge, "message too large");
+  }
+  // Only publishes that would be accepted spend the user's budget.
+  if (!hub_.node().publishLimiter().take(user(), connectionId(), net::steadyNowMs())) {
+    m.reject(metrics::Rejection::kRateLimited);
+    return fail(kErrorTooManyRequests, "too many requests");
   }
   broker::PublishRequest req;
   req.channel = cmd.channel;
@@ -382,7 +498,7 @@ void Session::handlePublish(const protocol::Command& cmd) {
   req.version = cmd.version;
   req.payload = cmd.payload;
   req.idempotency_key = cmd.idempotency_key;
-  req.publisher_user = user_;
+  req.publisher_user = user();
   req.publisher_client = client();
   req.history_size = ns->history_size;
   req.history_ttl_s = ns->history_ttl;
@@ -417,13 +533,7 @@ const config::Namespace* Session::readableNamespace(const protocol::Command& cmd
     m.commands_error[kind].inc();
     return nullptr;
   }
-  // Whoever may subscribe may read what a subscriber would see.
-  if (ns->subscribe != config::SubscribeRule::kAny) {
-    m.reject(metrics::Rejection::kPermissionDenied);
-    m.commands_error[kind].inc();
-    replyError(cmd.id, kErrorPermissionDenied, "permission denied");
-    return nullptr;
-  }
+  if (refuse(cmd, readDenial(*ns, cmd.channel))) return nullptr;
   if (!enabled(*ns)) {
     m.commands_error[kind].inc();
     replyError(cmd.id, kErrorNotAvailable, "not available");
@@ -537,7 +647,7 @@ void Session::disconnect(uint16_t code, std::string_view reason) {
   if (code == kDisconnectSlowConsumer) hub_.metrics().slow_consumers.inc();
   log::conn(code == kDisconnectShutdown || code == kDisconnectNormal ? spdlog::level::debug
                                                                       : spdlog::level::info,
-            connectionId(), "disconnect {} ({}) user \"{}\"", code, reason, user_);
+            connectionId(), "disconnect {} ({}) user \"{}\"", code, reason, user());
   std::string& out = hub_.scratch();
   protocol::JsonWriter w(&out);
   w.raw("{\"push\":{\"disconnect\":{\"code\":").number(static_cast<int64_t>(code));

@@ -11,10 +11,16 @@
 #include <string_view>
 #include <vector>
 
+#include "core/identity.h"
 #include "core/transport.h"
 #include "broker/broker.h"
 #include "net/bytes.h"
 #include "protocol/command.h"
+
+namespace herald::auth {
+struct Claims;
+enum class TokenError : uint8_t;
+}
 
 namespace herald::config {
 struct Namespace;
@@ -55,7 +61,8 @@ class Session {
   bool connected() const { return state_ == State::kConnected; }
   bool closing() const { return state_ == State::kClosing; }
   uint64_t connectionId() const { return transport_.connectionId(); }
-  const std::string& user() const { return user_; }
+  // "" for an anonymous connection.
+  const std::string& user() const;
   // Empty until connected.
   std::string_view client() const { return {client_, client_[0] ? sizeof client_ : 0}; }
   WireFormat format() const { return transport_.format(); }
@@ -73,14 +80,24 @@ class Session {
   // Leaves presence and the hub's index; false if not subscribed.
   bool dropSubscription(std::string_view channel);
   void handlePresence(const protocol::Command& cmd);
+  void handleRefresh(const protocol::Command& cmd);
+  // Checks `token` with the node's current verifier.
+  auth::TokenError verifyToken(std::string_view token, auth::Claims* claims) const;
+  // Authorization (docs/security.md). Each returns 0 when allowed, else the
+  // error code to reply (103, or 109 for an expired subscription token).
+  uint16_t subscribeDenial(const config::Namespace& ns, const protocol::Command& cmd) const;
+  uint16_t readDenial(const config::Namespace& ns, std::string_view channel) const;
+  uint16_t publishDenial(const config::Namespace& ns, std::string_view channel) const;
+  // Replies the denial and counts it; false when there is none.
+  bool refuse(const protocol::Command& cmd, uint16_t code);
   // The subscribe reply: position, and with `since` whether it recovered.
   void replySubscribed(uint64_t id, bool wants_recovery, const broker::SubscribeResult& result);
   // Enters or leaves the channel's presence if its namespace tracks it.
   void joinPresence(std::string_view channel);
   void leavePresence(std::string_view channel);
   // Checks a read command (history, presence): the channel is valid, the
-  // client may subscribe to it, and `enabled(ns)` holds (else 108). Replies
-  // with the error and returns null when not.
+  // client may read it (readDenial), and `enabled(ns)` holds (else 108).
+  // Replies with the error and returns null when not.
   const config::Namespace* readableNamespace(const protocol::Command& cmd,
                                              bool (*enabled)(const config::Namespace&));
   void replyError(uint64_t id, uint16_t code, std::string_view message);
@@ -103,8 +120,7 @@ class Session {
   uint16_t refused_ = 0;       // commands refused in a row by the rate limit
   float tokens_ = 0;           // commands-per-second bucket
   uint32_t refilled_ms_ = 0;   // of the bucket, since opened_ms_
-  std::string user_;
-  std::unique_ptr<const std::string> info_;  // the token's "info" (JSON); null if none
+  std::unique_ptr<const Identity> identity_;  // null: anonymous, no claims
   std::vector<std::string> channels_;  // subscribed channels
 };
 

@@ -47,19 +47,40 @@ bool Request::headerHasToken(std::string_view name, std::string_view token) cons
   return false;
 }
 
-std::string_view Request::queryParam(std::string_view name) const {
+namespace {
+// Calls fn(value) for each `name=value` pair of the query until it returns false.
+template <typename Fn>
+void scanQuery(std::string_view query, std::string_view name, Fn fn) {
   std::string_view rest = query;
   while (!rest.empty()) {
     size_t amp = rest.find('&');
     std::string_view pair = rest.substr(0, amp);
     size_t eq = pair.find('=');
-    if (pair.substr(0, eq) == name) {
-      return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    if (pair.substr(0, eq) == name && !fn(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1))) {
+      return;
     }
     if (amp == std::string_view::npos) break;
     rest.remove_prefix(amp + 1);
   }
-  return {};
+}
+}  // namespace
+
+std::string_view Request::queryParam(std::string_view name) const {
+  std::string_view found;
+  scanQuery(query, name, [&](std::string_view value) {
+    found = value;
+    return false;
+  });
+  return found;
+}
+
+std::vector<std::string_view> Request::queryParams(std::string_view name) const {
+  std::vector<std::string_view> values;
+  scanQuery(query, name, [&](std::string_view value) {
+    values.push_back(value);
+    return true;
+  });
+  return values;
 }
 
 bool percentDecode(std::string_view in, std::string* out) {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace herald::http {
 
@@ -35,6 +36,8 @@ struct Request {
   bool headerHasToken(std::string_view name, std::string_view token) const;
   // Value of a query parameter, not percent-decoded; empty if absent.
   std::string_view queryParam(std::string_view name) const;
+  // Every value of a repeated query parameter, in order, not percent-decoded.
+  std::vector<std::string_view> queryParams(std::string_view name) const;
 };
 
 // Decodes a query-string value (%XX escapes, '+' as space) into *out.

@@ -74,10 +74,10 @@ enum class Rejection : uint8_t {
   kBadCommand,          // error 107 / disconnect 3002
   kUnknownMethod,       // error 104
   kPermissionDenied,    // error 103
-  kUnauthorized,        // error 101 / API 401
+  kUnauthorized,        // error 101 / 109, API 401, refused refresh
   kLimitExceeded,       // error 106 / 111
   kConnectionLimit,     // disconnect 3008: connections in total or per IP, connect rate
-  kRateLimited,         // error 110 / disconnect 3007: commands per second
+  kRateLimited,         // error 110 / disconnect 3007: commands per second, publishes per user
   kOrigin,              // 403: Origin not in [server] allowed_origins (or missing)
   kTlsPlaintext,        // plain HTTP on the TLS port: closed
   kTlsHandshake,        // TLS handshake refused, or not completed within handshake_timeout

@@ -211,6 +211,16 @@ void Router::serveSse(const http::Request& request, http::HttpConnection& conn) 
       stream.channels.emplace_back(channel);
     }
   }
+  // In `channels` a comma always separates; a user-limited channel with
+  // several users ("dm:#42,43") comes whole in a `channel` parameter.
+  std::string one;
+  for (std::string_view raw : request.queryParams("channel")) {
+    if (!http::percentDecode(raw, &one)) return refuse(400, 107, "malformed query string");
+    if (!core::validChannelName(one)) return refuse(400, 102, "invalid channel name");
+    if (std::find(stream.channels.begin(), stream.channels.end(), one) == stream.channels.end()) {
+      stream.channels.push_back(one);
+    }
+  }
   if (stream.channels.empty()) return refuse(400, 107, "channels required");
   if (stream.channels.size() > hub_.node().config().limits.max_channels_per_connection) {
     return refuse(400, 106, "too many channels");

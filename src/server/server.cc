@@ -6,8 +6,6 @@
 #include <asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "auth/jwt.h"
@@ -19,9 +17,11 @@
 #include "metrics/metrics.h"
 #include "net/tls_context.h"
 #include "net/worker.h"
+#include "server/jwks_refresher.h"
 #include "server/native_endpoint.h"
 #include "sse/sse_endpoint.h"
 #include "server/router.h"
+#include "server/verifiers.h"
 
 namespace herald::server {
 
@@ -30,28 +30,6 @@ namespace {
 // The worker's first listener is the client port (the API port, if any,
 // comes second).
 constexpr size_t kClientListener = 0;
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::unique_ptr<auth::Verifier> makeVerifier(const config::Auth& a) {
-  if (a.hmac_secret.empty() && a.public_key_file.empty() && a.jwks_file.empty()) return nullptr;
-  auth::VerifierConfig vc;
-  vc.hmac_secret = a.hmac_secret;
-  if (!a.public_key_file.empty()) vc.public_key_pem = readFile(a.public_key_file);
-  if (!a.jwks_file.empty()) vc.jwks_json = readFile(a.jwks_file);
-  vc.audience = a.audience;
-  vc.issuer = a.issuer;
-  std::string error;
-  auto verifier = auth::Verifier::create(vc, &error);
-  if (!verifier) throw std::runtime_error("[auth]: " + error);
-  return verifier;
-}
 
 std::shared_ptr<const net::TlsContext> loadTls(const config::Tls& tls) {
   if (tls.cert_file.empty()) return nullptr;
@@ -67,8 +45,8 @@ struct Server::Parts {
   explicit Parts(const config::Config& c) : config(c) {}
   const config::Config& config;
   std::unique_ptr<broker::Broker> broker;
-  std::unique_ptr<auth::Verifier> verifier;
   std::unique_ptr<core::Node> node;
+  std::unique_ptr<JwksRefresher> jwks_refresher;  // after node: stops before it goes
   std::vector<std::unique_ptr<metrics::WorkerMetrics>> metrics;
   std::vector<const metrics::WorkerMetrics*> all_metrics;
   std::vector<std::unique_ptr<core::Hub>> hubs;
@@ -129,8 +107,14 @@ int Server::run() {
   std::shared_ptr<const net::TlsContext> tls = loadTls(cfg.tls);
   const bool api_apart = cfg.api.port != 0;
   p.broker = std::make_unique<broker::MemoryBroker>(cfg.engine.idempotency_window);
-  p.verifier = makeVerifier(cfg.auth);
-  p.node = std::make_unique<core::Node>(cfg, *p.broker, p.verifier.get());
+  // A jwks_url that cannot be fetched now fails the start: serving with no
+  // keys would refuse every client for as long as the URL stays down.
+  auth::VerifierConfig vc = verifierConfig(cfg.auth);
+  p.node = std::make_unique<core::Node>(cfg, *p.broker, makeVerifier(vc));
+  if (!cfg.auth.jwks_url.empty()) {
+    p.jwks_refresher = std::make_unique<JwksRefresher>(*p.node, cfg.auth.jwks_url,
+                                                       cfg.auth.jwks_refresh_interval, std::move(vc));
+  }
   core::Hub::setEncoder(core::WireFormat::kWebSocketJson, &NativeEndpoint::encodePush);
   core::Hub::setEncoder(core::WireFormat::kSse, &sse::SseEndpoint::encodePush);
 

@@ -29,6 +29,33 @@ bool validEpoch(std::string_view epoch) {
            return c > 0x20 && c < 0x7f && c != ',' && c != '.';
          });
 }
+// A channel name in a cursor: ',' separates entries, so it is escaped.
+void appendChannel(std::string* out, std::string_view channel) {
+  for (char c : channel) {
+    if (c == '%') out->append("%25");
+    else if (c == ',') out->append("%2C");
+    else out->push_back(c);
+  }
+}
+
+bool readChannel(std::string_view text, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out->push_back(text[i]);
+    } else if (text.substr(i, 3) == "%25") {
+      out->push_back('%');
+      i += 2;
+    } else if (text.substr(i, 3) == "%2C") {
+      out->push_back(',');
+      i += 2;
+    } else {
+      return false;
+    }
+  }
+  return core::validChannelName(*out);
+}
+
 }  // namespace
 
 bool Cursor::parse(std::string_view text) {
@@ -48,14 +75,12 @@ bool Cursor::parse(std::string_view text) {
     std::string_view offset = item.substr(0, dot1);
     auto [end, ec] = std::from_chars(offset.data(), offset.data() + offset.size(), e.offset);
     std::string_view epoch = item.substr(dot1 + 1, dot2 - dot1 - 1);
-    std::string_view channel = item.substr(dot2 + 1);
     if (ec != std::errc{} || end != offset.data() + offset.size() || !validEpoch(epoch) ||
-        !core::validChannelName(channel) || find(channel)) {
+        !readChannel(item.substr(dot2 + 1), &e.channel) || find(e.channel)) {
       entries_.clear();
       return false;
     }
     e.epoch = epoch;
-    e.channel = channel;
     entries_.push_back(std::move(e));
   }
   return true;
@@ -98,7 +123,7 @@ void Cursor::appendTo(std::string* out) const {
     out->push_back('.');
     out->append(entries_[i].epoch);
     out->push_back('.');
-    out->append(entries_[i].channel);
+    appendChannel(out, entries_[i].channel);
   }
 }
 

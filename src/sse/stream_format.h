@@ -19,9 +19,9 @@ void appendData(std::string* out, std::string_view json);
 // Where a stream stands in each of its channels: enough to resume all of
 // them through history recovery. Serialized as
 //   <offset>.<epoch>.<channel>[,<offset>.<epoch>.<channel>...]
-// Channel names cannot hold ',' (core/channel.h) and epochs are checked to
-// hold neither ',' nor '.', so the text splits without escaping; it also
-// holds no line break, as an `id:` field requires.
+// with '%' and ',' in a channel name (user-limited channels may hold ',')
+// written as %25 and %2C; epochs are checked to hold neither ',' nor '.'.
+// The text holds no line break, as an `id:` field requires.
 class Cursor {
  public:
   struct Entry {

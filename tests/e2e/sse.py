@@ -46,6 +46,7 @@ def parse_cursor(text: str) -> dict[str, tuple[int, str]]:
         return out
     for item in text.split(","):
         offset, epoch, channel = item.split(".", 2)
+        channel = channel.replace("%2C", ",").replace("%25", "%")
         assert channel not in out, f"channel {channel!r} twice in cursor {text!r}"
         out[channel] = (int(offset), epoch)
     return out

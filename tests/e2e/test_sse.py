@@ -510,6 +510,40 @@ def test_token_in_query_or_authorization_header(herald_factory, where):
         s.expect("subscribe")
 
 
+def test_user_limited_channel_with_several_users_comes_in_a_channel_parameter(herald_factory):
+    """In `channels` a comma separates; `channel=dm:#42,43` names one channel
+    whose users are 42 and 43, and the cursor escapes its comma."""
+    server = start(herald_factory)
+    dm = unique("h:dm") + "#42,43"
+    plain = unique("h:p")
+    q = f"channels={plain}&channel={urllib.parse.quote(dm, safe='')}&token="
+    with open_stream(server, None, raw_query=q + token("43")) as s:
+        assert s.status == 200, s.body
+        s.expect("connect")
+        subs = [s.expect("subscribe").json()["channel"] for _ in range(2)]
+        assert subs == [plain, dm], subs
+        publish(server, dm, {"secret": 1})
+        ev = s.events(1)[0]
+        assert ev.json()["channel"] == dm and ev.json()["payload"] == {"secret": 1}
+        assert "%2C" in ev.last_event_id, ev.last_event_id
+        assert ev.cursor()[dm][0] == 1
+        resume_from = ev.last_event_id
+    # Resuming with that cursor recovers the user-limited channel too.
+    publish(server, dm, {"secret": 2})
+    with open_stream(server, None, raw_query=q + token("43"), last_event_id=resume_from) as s:
+        s.expect("connect")
+        s.expect("subscribe")
+        sub = s.expect("subscribe").json()
+        assert sub["channel"] == dm and sub["recovered"] is True, sub
+        assert s.events(1)[0].json()["payload"] == {"secret": 2}
+    # Anyone else is refused that channel, not the stream.
+    with open_stream(server, None, raw_query=q + token("44")) as s:
+        s.expect("connect")
+        s.expect("subscribe")
+        err = s.expect("subscribe_error").json()
+        assert err["channel"] == dm and err["code"] == 103, err
+
+
 def test_gentoken_token_is_accepted(herald_factory):
     import subprocess
     from conftest import herald_bin

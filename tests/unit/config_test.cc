@@ -413,6 +413,38 @@ TEST(ConfigTest, ApiPortMustDifferFromServerPort) {
   EXPECT_NE(error.find("api.port"), std::string::npos) << error;
 }
 
+TEST(ConfigTest, SecurityKeysHaveSafeDefaultsAndAreRead) {
+  const Config defaults = loadDefaults();
+  EXPECT_EQ(defaults.auth.leeway, 0u);
+  EXPECT_EQ(defaults.auth.max_token_bytes, 8192u);
+  EXPECT_EQ(defaults.auth.jwks_url, "");
+  EXPECT_EQ(defaults.auth.jwks_refresh_interval, 300.0);
+  EXPECT_EQ(defaults.limits.publishes_per_second_per_user, 0.0);
+
+  const Config config = loadEnv(Env{
+      "HERALD_AUTH_LEEWAY=5", "HERALD_AUTH_MAX_TOKEN_BYTES=4096",
+      "HERALD_AUTH_JWKS_URL=https://idp.example/jwks.json",
+      "HERALD_AUTH_JWKS_REFRESH_INTERVAL=1.5", "HERALD_LIMITS_PUBLISHES_PER_SECOND_PER_USER=20"});
+  EXPECT_EQ(config.auth.leeway, 5u);
+  EXPECT_EQ(config.auth.max_token_bytes, 4096u);
+  EXPECT_EQ(config.auth.jwks_url, "https://idp.example/jwks.json");
+  EXPECT_EQ(config.auth.jwks_refresh_interval, 1.5);
+  EXPECT_EQ(config.limits.publishes_per_second_per_user, 20.0);
+}
+
+TEST(ConfigTest, BadSecurityKeysAreRejected) {
+  EXPECT_NE(tomlError("[auth]\nmax_token_bytes = 0\n").find("auth.max_token_bytes"),
+            std::string::npos);
+  EXPECT_NE(tomlError("[auth]\nleeway = -1\n").find("auth.leeway"), std::string::npos);
+  EXPECT_NE(tomlError("[auth]\njwks_refresh_interval = 0\n"), "");
+  EXPECT_NE(tomlError("[limits]\npublishes_per_second_per_user = -1\n"), "");
+  const std::string scheme = tomlError("[auth]\njwks_url = \"ftp://x/keys\"\n");
+  EXPECT_NE(scheme.find("auth.jwks_url"), std::string::npos) << scheme;
+  const std::string both =
+      tomlError("[auth]\njwks_file = \"k.json\"\njwks_url = \"http://x/keys\"\n");
+  EXPECT_NE(both.find("cannot both be set"), std::string::npos) << both;
+}
+
 TEST(ConfigTest, EveryProblemIsReportedAtOnce) {
   TempFile file("[server]\nport = 0\n[log]\nlevel = \"loud\"\n");
   Env env{"HERALD_SERVR_PORT=1"};
@@ -568,9 +600,11 @@ TEST(ConfigTest, DefaultTomlHasEveryKeyWithAComment) {
       "server.address", "server.port", "server.workers", "server.shutdown_timeout",
       "server.allowed_origins", "server.allow_missing_origin",
       "tls.cert_file", "tls.key_file", "api.key", "api.address", "api.port", "auth.hmac_secret",
-      "auth.public_key_file", "auth.jwks_file", "auth.audience", "auth.issuer",
-      "auth.allow_anonymous", "limits.max_connections", "limits.max_connections_per_ip",
+      "auth.public_key_file", "auth.jwks_file", "auth.jwks_url", "auth.jwks_refresh_interval",
+      "auth.audience", "auth.issuer", "auth.allow_anonymous", "auth.leeway",
+      "auth.max_token_bytes", "limits.max_connections", "limits.max_connections_per_ip",
       "limits.connect_rate_per_ip", "limits.commands_per_second",
+      "limits.publishes_per_second_per_user",
       "limits.max_channels_per_connection", "limits.max_message_bytes",
       "limits.max_queue_bytes", "limits.handshake_timeout", "limits.idle_timeout",
       "limits.ping_interval", "limits.pong_timeout", "limits.max_request_bytes",

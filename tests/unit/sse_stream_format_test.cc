@@ -46,6 +46,22 @@ TEST(SseCursorTest, RoundTripsEveryChannel) {
   EXPECT_EQ(back.find("news"), nullptr);
 }
 
+TEST(SseCursorTest, UserListsAndPercentSignsInNamesAreEscaped) {
+  Cursor c;
+  c.set("dm:chat#42,43", 7, "e");
+  c.set("a%b", 1, "f");
+  std::string text;
+  c.appendTo(&text);
+  EXPECT_EQ(text, "7.e.dm:chat#42%2C43,1.f.a%25b");
+  Cursor back;
+  ASSERT_TRUE(back.parse(text));
+  ASSERT_NE(back.find("dm:chat#42,43"), nullptr);
+  EXPECT_EQ(back.find("dm:chat#42,43")->offset, 7u);
+  ASSERT_NE(back.find("a%b"), nullptr);
+  EXPECT_FALSE(back.parse("1.e.a%2"));
+  EXPECT_FALSE(back.parse("1.e.a%41"));
+}
+
 TEST(SseCursorTest, EraseAndEmpty) {
   Cursor c;
   EXPECT_TRUE(c.parse(""));
