@@ -166,12 +166,8 @@ int Server::run() {
     core::Hub* hub = p.hubs[i].get();
     worker.setTickHook([hub](int64_t now_ms) { hub->tick(now_ms); });
   }
-  for (auto& w : p.workers) w->start();
-  for (unsigned i = 0; i < n; ++i) p.workers[i]->post([i] { log::setWorker(static_cast<int>(i)); });
-  spdlog::info("herald {} listening on {}:{}{} with {} workers, engine {}", HERALD_VERSION,
-               cfg.server.address, endpoint.port(), tls ? " (TLS)" : "", n, cfg.engine.type);
-  if (api_apart) spdlog::info("server API and /metrics on {}:{}", cfg.api.address, cfg.api.port);
-
+  // Signals are caught before any worker serves: a SIGTERM right after the
+  // port answers must shut down cleanly, not kill the process.
   asio::io_context main_io;
   asio::signal_set signals(main_io, SIGINT, SIGTERM);
   int signal_number = 0;
@@ -186,6 +182,12 @@ int Server::run() {
     reload.async_wait(onHangup);
   };
   reload.async_wait(onHangup);
+  for (auto& w : p.workers) w->start();
+  for (unsigned i = 0; i < n; ++i) p.workers[i]->post([i] { log::setWorker(static_cast<int>(i)); });
+  spdlog::info("herald {} listening on {}:{}{} with {} workers, engine {}", HERALD_VERSION,
+               cfg.server.address, endpoint.port(), tls ? " (TLS)" : "", n, cfg.engine.type);
+  if (api_apart) spdlog::info("server API and /metrics on {}:{}", cfg.api.address, cfg.api.port);
+
   main_io.run();
 
   spdlog::info("signal {}: shutting down, telling {} clients", signal_number,
