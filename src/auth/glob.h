@@ -13,7 +13,8 @@ namespace herald::auth {
 
 // True when `pattern` matches the whole of `text`. Linear in practice: one
 // backtrack point (the last '*'), so a hostile pattern cannot blow up.
-bool globMatch(std::string_view pattern, std::string_view text);
+// `ignore_ascii_case` for names that are case-insensitive (Origin hosts).
+bool globMatch(std::string_view pattern, std::string_view text, bool ignore_ascii_case = false);
 
 // True when any of `patterns` matches `text`.
 bool matchesAny(const std::vector<std::string>& patterns, std::string_view text);

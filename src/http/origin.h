@@ -12,9 +12,9 @@
 
 namespace herald::http {
 
-// True if `origin` matches `pattern`: '*' matches any run of characters
-// (also none, also dots); everything else matches itself, ASCII case
-// ignored (scheme and host are case-insensitive).
+// True if `origin` matches `pattern`: the claims glob (auth/glob.h: '*' any
+// run of characters, dots included; '?' one), ASCII case ignored (scheme and
+// host are case-insensitive).
 bool originMatches(std::string_view pattern, std::string_view origin);
 
 // Whether the request may proceed: with no allowed_origins every origin is
