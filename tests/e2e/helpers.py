@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 import rawws
+from tlssock import SerializedTlsSocket
 
 
 def unique(prefix: str = "ch") -> str:
@@ -162,8 +163,12 @@ class NativeClient:
     def __init__(self, server, *, path: str = "/connection/websocket", compression: str | None = None,
                  open_timeout: float = 5.0):
         self.server = server
-        tls = {"ssl": server.ssl_context} if server.ssl_context else {}
-        self.ws = ws_connect(server.ws_url(path), proxy=None, compression=compression, **tls,
+        url, tls = server.ws_url(path), {}
+        if server.ssl_context:
+            # TLS through our own socket: see tlssock.py for why.
+            url = url.replace("wss://", "ws://", 1)
+            tls = {"sock": SerializedTlsSocket(server.host, server.port, server.ssl_context, open_timeout)}
+        self.ws = ws_connect(url, proxy=None, compression=compression, **tls,
                              open_timeout=open_timeout, ping_interval=None, max_size=None,
                              close_timeout=2, max_queue=None, legacy=True)
         self.next_id = 1
