@@ -97,6 +97,10 @@ std::vector<Field> sectionFields(Config& c) {
       {.section = "server", .key = "shutdown_timeout", .target = &c.server.shutdown_timeout,
        .help = "Seconds to flush goodbyes (3001) to clients on SIGTERM",
        .max = kMaxSeconds},
+      {.section = "server", .key = "max_flush_delay", .target = &c.server.max_flush_delay,
+       .help = "When flushing took over 90% of a worker's second, hold each flush round back "
+               "up to this many seconds so queued events share a write; 0 = never",
+       .max = 0.1},
       {.section = "server", .key = "allowed_origins", .target = &c.server.allowed_origins,
        .help = "Origins allowed to open WebSocket/SSE, globs like \"https://*.example.com\"; "
                "[] = any (environment: comma-separated)"},

@@ -42,6 +42,9 @@ struct Server {
   uint16_t port = 8000;
   uint32_t workers = 0;  // 0 = number of cores
   double shutdown_timeout = 5.0;  // seconds to flush goodbyes on SIGTERM
+  // Seconds a flush round may be held back when a worker is saturated by
+  // writes (net/flush_pacer.h); 0 = never.
+  double max_flush_delay = 0.002;
   // Glob patterns ("https://*.example.com") for the Origin of WebSocket and
   // SSE requests; empty = every origin.
   std::vector<std::string> allowed_origins;

@@ -5,17 +5,22 @@
 #include <asio/socket_base.hpp>
 #include <chrono>
 
+#include <spdlog/spdlog.h>
+
 namespace herald::net {
 
-int64_t steadyNowMs() {
+int64_t steadyNowNs() {
   using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+  return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
 }
+
+int64_t steadyNowMs() { return steadyNowNs() / 1'000'000; }
 
 Worker::Worker(unsigned index, const WorkerLimits& limits)
     : index_(index),
       limits_(limits),
       receive_buffer_(new char[kReceiveBufferSize]),
+      pacer_(limits.max_flush_delay_ns, steadyNowNs()),
       now_ms_(steadyNowMs()) {}
 
 Worker::~Worker() {
@@ -106,6 +111,7 @@ void Worker::tick() {
   for (auto& [ptr, conn] : connections_) snapshot.push_back(conn);
   for (auto& conn : snapshot) conn->tick(now_ms_);
   if (tick_hook_) tick_hook_(now_ms_);
+  measureFlushing();
   tick_timer_.expires_after(std::chrono::seconds(1));
   tick_timer_.async_wait([this](const std::error_code& ec) {
     if (!ec) tick();
@@ -114,22 +120,44 @@ void Worker::tick() {
 
 void Worker::scheduleFlush(std::shared_ptr<Connection> connection) {
   dirty_.push_back(std::move(connection));
-  if (!flush_posted_) {
-    flush_posted_ = true;
-    // Posted, not run now: everything already queued on the loop (more
-    // publications, more input) adds to the same writes first.
-    asio::post(io_, [this] { flushAll(); });
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  if (pacer_.spacing()) {
+    if (int64_t wait_ns = pacer_.delay(steadyNowNs())) {
+      flush_timer_.expires_after(std::chrono::nanoseconds(wait_ns));
+      flush_timer_.async_wait([this](const std::error_code& ec) {
+        if (!ec) flushAll();
+      });
+      return;
+    }
   }
+  // Posted, not run now: everything already queued on the loop (more
+  // publications, more input) adds to the same writes first.
+  asio::post(io_, [this] { flushAll(); });
 }
 
 void Worker::flushAll() {
   flush_posted_ = false;
-  updateNow();
+  const int64_t start_ns = steadyNowNs();
+  now_ms_ = start_ns / 1'000'000;
   // Flushing may queue more (a close after the last bytes): loop until calm.
   while (!dirty_.empty()) {
     flushing_.swap(dirty_);
     for (auto& conn : flushing_) conn->flush();
     flushing_.clear();
+  }
+  pacer_.roundDone(start_ns, steadyNowNs());
+}
+
+void Worker::measureFlushing() {
+  if (!pacer_.windowDone(steadyNowNs())) return;
+  if (pacer_.spacing()) {
+    spdlog::info("worker {}: flushing took {:.0f}% of the last second; spacing flush rounds so "
+                 "that queued events share each connection's write",
+                 index_, pacer_.lastShare() * 100);
+  } else {
+    spdlog::info("worker {}: flushing took {:.0f}% of the last second; flushing at once again",
+                 index_, pacer_.lastShare() * 100);
   }
 }
 

@@ -20,12 +20,16 @@
 #include <vector>
 
 #include "net/connection.h"
+#include "net/flush_pacer.h"
 #include "net/slab.h"
 
 namespace herald::net {
 
 struct WorkerLimits {
   size_t max_queue_bytes = 4 * 1024 * 1024;
+  // The longest a flush round is held back when the worker is saturated by
+  // writes (see flush_pacer.h); 0 = never.
+  int64_t max_flush_delay_ns = 2'000'000;
 };
 
 // Makes the first handler of a freshly accepted connection (or returns null
@@ -103,6 +107,7 @@ class Worker {
   void tick();
   void flushAll();
   void updateNow();
+  void measureFlushing();
 
   const unsigned index_;
   const WorkerLimits limits_;
@@ -112,6 +117,7 @@ class Worker {
   asio::io_context io_{1};
   std::vector<std::unique_ptr<Listener>> listeners_;
   asio::steady_timer tick_timer_{io_};
+  asio::steady_timer flush_timer_{io_};
   std::thread thread_;
   std::thread::id thread_id_;
   std::unique_ptr<char[]> receive_buffer_;
@@ -121,13 +127,15 @@ class Worker {
   std::vector<std::shared_ptr<Connection>> flushing_;
   std::function<void(int64_t)> tick_hook_;
   std::atomic<size_t> num_connections_{0};
+  FlushPacer pacer_;
   bool flush_posted_ = false;
   bool shutting_down_ = false;
   uint64_t next_connection_id_ = 1;
   int64_t now_ms_ = 0;
 };
 
-// Steady-clock milliseconds.
+// Steady-clock milliseconds and nanoseconds.
 int64_t steadyNowMs();
+int64_t steadyNowNs();
 
 }  // namespace herald::net

@@ -125,6 +125,7 @@ int Server::run() {
 
   net::WorkerLimits wl;
   wl.max_queue_bytes = cfg.limits.max_queue_bytes;
+  wl.max_flush_delay_ns = static_cast<int64_t>(cfg.server.max_flush_delay * 1e9);
   for (unsigned i = 0; i < n; ++i) {
     p.metrics.push_back(std::make_unique<metrics::WorkerMetrics>());
     p.all_metrics.push_back(p.metrics.back().get());

@@ -598,6 +598,7 @@ TEST(ConfigTest, DefaultTomlRoundTripsToTheDefaults) {
 TEST(ConfigTest, DefaultTomlHasEveryKeyWithAComment) {
   const std::set<std::string> expected = {
       "server.address", "server.port", "server.workers", "server.shutdown_timeout",
+      "server.max_flush_delay",
       "server.allowed_origins", "server.allow_missing_origin",
       "tls.cert_file", "tls.key_file", "api.key", "api.address", "api.port", "auth.hmac_secret",
       "auth.public_key_file", "auth.jwks_file", "auth.jwks_url", "auth.jwks_refresh_interval",
