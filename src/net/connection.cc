@@ -345,6 +345,9 @@ void Connection::finishClose() {
 }
 
 void Connection::tick(int64_t now_ms) {
+  // An idle connection gives its out-queue's array back; a busy one makes a
+  // new one at most once a second.
+  if (queue_.empty() && queue_.capacity() != 0) std::vector<Bytes>().swap(queue_);
   if (state_ == State::kOpen) {
     in_handler_ = true;
     handler_->onTick(now_ms);

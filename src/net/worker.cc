@@ -105,11 +105,13 @@ void Worker::onAccepted(Listener& listener, Connection::Socket&& socket) {
 
 void Worker::tick() {
   updateNow();
-  // A snapshot: ticking may close connections, which erases them.
-  std::vector<std::shared_ptr<Connection>> snapshot;
-  snapshot.reserve(connections_.size());
-  for (auto& [ptr, conn] : connections_) snapshot.push_back(conn);
-  for (auto& conn : snapshot) conn->tick(now_ms_);
+  // Ticking may close connections: they leave the map after the loop (no
+  // copy of every connection's pointer each second).
+  ticking_ = true;
+  for (auto& [ptr, conn] : connections_) conn->tick(now_ms_);
+  ticking_ = false;
+  for (Connection* conn : closed_while_ticking_) remove(conn);
+  closed_while_ticking_.clear();
   if (tick_hook_) tick_hook_(now_ms_);
   measureFlushing();
   tick_timer_.expires_after(std::chrono::seconds(1));
@@ -162,6 +164,10 @@ void Worker::measureFlushing() {
 }
 
 void Worker::remove(Connection* connection) {
+  if (ticking_) {
+    closed_while_ticking_.push_back(connection);
+    return;
+  }
   auto it = connections_.find(connection);
   if (it == connections_.end()) return;
   // Keep the object alive until the current handler returns.

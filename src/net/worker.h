@@ -125,6 +125,8 @@ class Worker {
   std::unordered_map<Connection*, std::shared_ptr<Connection>> connections_;
   std::vector<std::shared_ptr<Connection>> dirty_;
   std::vector<std::shared_ptr<Connection>> flushing_;
+  std::vector<Connection*> closed_while_ticking_;
+  bool ticking_ = false;
   std::function<void(int64_t)> tick_hook_;
   std::atomic<size_t> num_connections_{0};
   FlushPacer pacer_;
