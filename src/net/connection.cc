@@ -249,7 +249,16 @@ void Connection::onReadable() {
     finishClose();  // EOF or error
     return;
   }
+  flushOwnReplies();
   waitReadable();
+}
+
+// What the peer's own input produced (replies, an HTTP response) leaves now
+// rather than in the loop turn's flush round: a publisher's reply must not
+// wait behind the fan-out its publication caused (a round of one send per
+// subscriber). Other connections' deliveries still go out in the round.
+void Connection::flushOwnReplies() {
+  if (dirty_ && !write_blocked_ && state_ != State::kClosed) flush();
 }
 
 // Decrypts into the worker's receive buffer, like a plaintext read: a TLS
@@ -293,6 +302,8 @@ void Connection::onReadableTls() {
     tls_->write_wants_read = false;
     markDirty();
   }
+  flushOwnReplies();
+  if (state_ == State::kClosed) return;
   if (tls_->hasPending()) {
     // Decrypted bytes wait inside OpenSSL, where readiness never reports
     // them: come back on the next loop turn.

@@ -110,6 +110,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void onReadable();
   void onReadableTls();
   void flushTls();
+  void flushOwnReplies();
   // Takes `written` bytes off the front of the queue.
   void consume(size_t written);
   // Copies queued bytes from the head into `out` (at most `cap`).
