@@ -1,16 +1,16 @@
 #include "auth/glob.h"
 
+#include "base/ascii.h"
+
 namespace herald::auth {
 
 // The classic two-pointer wildcard match: on a mismatch after a '*', let that
 // '*' swallow one more character and retry. Only the last '*' needs
 // remembering, since an earlier one can never help a later mismatch.
-namespace {
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-}  // namespace
-
 bool globMatch(std::string_view pattern, std::string_view text, bool ignore_ascii_case) {
-  auto same = [ignore_ascii_case](char a, char b) { return a == b || (ignore_ascii_case && lower(a) == lower(b)); };
+  auto same = [ignore_ascii_case](char a, char b) {
+    return a == b || (ignore_ascii_case && base::asciiLower(a) == base::asciiLower(b));
+  };
   size_t p = 0, t = 0;
   size_t star = std::string_view::npos, resume = 0;
   while (t < text.size()) {

@@ -2,27 +2,12 @@
 // handful of headers and query parameters, so a map would cost more than it saves.
 #include "http/request.h"
 
+#include "base/ascii.h"
+
 namespace herald::http {
 
-namespace {
-
-char toLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (toLower(a[i]) != toLower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string_view trimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
+using base::equalsIgnoreCase;
+using base::trimOws;
 
 std::string_view Request::header(std::string_view name) const {
   for (size_t i = 0; i < num_headers; ++i) {
@@ -87,7 +72,7 @@ bool percentDecode(std::string_view in, std::string* out) {
   out->clear();
   auto hex = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
-    c = toLower(c);
+    c = base::asciiLower(c);
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
   };
   for (size_t i = 0; i < in.size(); ++i) {

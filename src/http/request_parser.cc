@@ -18,9 +18,14 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "base/ascii.h"
+
 namespace herald::http {
 
 namespace {
+
+using base::equalsIgnoreCase;
+using base::trimOws;
 
 // Chunk-size lines carry only a hex size and extensions we ignore; this bounds
 // how much a client can make us scan and buffer before the size is known.
@@ -73,21 +78,6 @@ bool isFieldText(std::string_view s) {
   return true;
 }
 
-char toLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (toLower(a[i]) != toLower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string_view trimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // End of the line content that ends at `lf`, without its optional CR.
 size_t contentEnd(std::string_view data, size_t line_start, size_t lf) {

@@ -22,8 +22,12 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/ascii.h"
+
 namespace herald::ws {
 namespace {
+
+using base::equalsIgnoreCase;
 
 constexpr int kMemLevel = 8;                       // zlib's default
 constexpr int kDeflateLevel = Z_DEFAULT_COMPRESSION;  // level 6
@@ -44,17 +48,6 @@ bool isTchar(char c) {
     return true;
   }
   return c != '\0' && std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
-}
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
 }
 
 class ExtensionLexer {

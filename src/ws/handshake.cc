@@ -5,27 +5,16 @@
 
 #include <string>
 
+#include "base/ascii.h"
+
 namespace herald::ws {
 namespace {
 
+using base::equalsIgnoreCase;
+using base::trimOws;
+
 constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 constexpr int kBadRequestCode = 107;  // protocol error code "bad request"
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Header lookups walk every header line rather than the first match only:
 // Connection and Sec-WebSocket-Extensions may legally be split over several
@@ -40,7 +29,7 @@ size_t countHeaders(const http::Request& req, std::string_view name) {
 
 std::string_view firstHeader(const http::Request& req, std::string_view name) {
   for (size_t i = 0; i < req.num_headers; ++i) {
-    if (equalsIgnoreCase(req.headers[i].name, name)) return trim(req.headers[i].value);
+    if (equalsIgnoreCase(req.headers[i].name, name)) return trimOws(req.headers[i].value);
   }
   return {};
 }
@@ -51,7 +40,7 @@ bool hasToken(const http::Request& req, std::string_view name, std::string_view 
     std::string_view v = req.headers[i].value;
     while (!v.empty()) {
       size_t comma = v.find(',');
-      std::string_view item = trim(v.substr(0, comma));
+      std::string_view item = trimOws(v.substr(0, comma));
       if (equalsIgnoreCase(item, token)) return true;
       if (comma == std::string_view::npos) break;
       v.remove_prefix(comma + 1);
