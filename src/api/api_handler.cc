@@ -2,12 +2,12 @@
 
 #include <simdjson.h>
 
-#include <chrono>
 #include <memory>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
+#include "base/clock.h"
 #include "broker/broker.h"
 #include "config/config.h"
 #include "core/channel.h"
@@ -185,9 +185,7 @@ void methodInfo(core::Hub& hub, element, const Reply& reply) {
           clients += p.clients;
           users.insert(p.users.begin(), p.users.end());
         }
-        int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
+        int64_t now_ms = base::wallNowMs();
         std::string out;
         JsonWriter w(&out);
         w.raw("{\"nodes\":[{\"name\":").string(node->name());

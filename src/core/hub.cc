@@ -3,9 +3,9 @@
 #include <fnmatch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <unordered_set>
 
+#include "base/clock.h"
 #include "core/disconnect.h"
 #include "core/event_json.h"
 #include "core/node.h"
@@ -132,8 +132,7 @@ void Hub::deliver(const broker::PublicationPtr& pub) {
   delivering_ = nullptr;
   metrics_.delivered.inc(delivered);
   if (delivered > 0 && pub->accepted_ns > 0) {
-    auto now = std::chrono::steady_clock::now().time_since_epoch();
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now).count() - pub->accepted_ns;
+    int64_t ns = base::steadyNowNs() - pub->accepted_ns;
     metrics_.enqueue_latency.observe(static_cast<uint64_t>(std::max<int64_t>(0, ns)));
   }
   if (local.has_holes) {

@@ -2,8 +2,7 @@
 
 #include <unistd.h>
 
-#include <chrono>
-
+#include "base/clock.h"
 #include "core/hub.h"
 #include "net/worker.h"
 
@@ -25,9 +24,7 @@ Node::Node(const config::Config& config, broker::Broker& broker,
       publish_limiter_(config.limits.publishes_per_second_per_user),
       admission_(config.limits),
       name_(hostName() + ":" + std::to_string(config.server.port)),
-      started_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count()) {}
+      started_ms_(base::wallNowMs()) {}
 
 std::shared_ptr<const auth::Verifier> Node::verifier() const {
   std::lock_guard lock(verifier_mu_);

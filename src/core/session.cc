@@ -8,6 +8,7 @@
 
 #include "auth/glob.h"
 #include "auth/jwt.h"
+#include "base/clock.h"
 #include "auth/user_channel.h"
 #include "config/config.h"
 #include "core/channel.h"
@@ -488,7 +489,7 @@ void Session::handlePublish(const protocol::Command& cmd) {
     return fail(kErrorMessageTooLarge, "message too large");
   }
   // Only publishes that would be accepted spend the user's budget.
-  if (!hub_.node().publishLimiter().take(user(), connectionId(), net::steadyNowMs())) {
+  if (!hub_.node().publishLimiter().take(user(), connectionId(), base::steadyNowMs())) {
     m.reject(metrics::Rejection::kRateLimited);
     return fail(kErrorTooManyRequests, "too many requests");
   }
@@ -662,7 +663,7 @@ bool Session::takeCommandToken() {
   const double burst = std::max(1.0, rate);
   // A fresh clock (the worker's is refreshed once per loop turn, and an idle
   // worker's turn may be old); read only when the limit is on.
-  const auto now = static_cast<uint32_t>(net::steadyNowMs() - opened_ms_);
+  const auto now = static_cast<uint32_t>(base::steadyNowMs() - opened_ms_);
   tokens_ = static_cast<float>(std::min(burst, tokens_ + (now - refilled_ms_) / 1000.0 * rate));
   refilled_ms_ = now;
   if (tokens_ < 1.0f) return false;

@@ -7,14 +7,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/clock.h"
+
 namespace herald::net {
 
-int64_t steadyNowNs() {
-  using namespace std::chrono;
-  return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-int64_t steadyNowMs() { return steadyNowNs() / 1'000'000; }
+using base::steadyNowMs;
+using base::steadyNowNs;
 
 Worker::Worker(unsigned index, const WorkerLimits& limits)
     : index_(index),

@@ -136,8 +136,4 @@ class Worker {
   int64_t now_ms_ = 0;
 };
 
-// Steady-clock milliseconds and nanoseconds.
-int64_t steadyNowMs();
-int64_t steadyNowNs();
-
 }  // namespace herald::net

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "base/clock.h"
 #include "api/api_handler.h"
 #include "config/config.h"
 #include "core/channel.h"
@@ -80,10 +81,7 @@ void Router::route(const http::Request& request, http::HttpConnection& conn) {
 std::string Router::renderMetrics(bool close) {
   metrics::NodeGauges gauges;
   gauges.channels = hub_.node().broker().numChannels();
-  int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-  gauges.uptime_seconds = static_cast<uint64_t>((now_ms - hub_.node().startedMs()) / 1000);
+  gauges.uptime_seconds = static_cast<uint64_t>((base::wallNowMs() - hub_.node().startedMs()) / 1000);
   for (size_t op = 0; op < static_cast<size_t>(broker::Operation::kCount); ++op) {
     gauges.broker_operations.emplace_back(broker::kOperationNames[op],
                                           hub_.node().broker().operations(static_cast<broker::Operation>(op)));

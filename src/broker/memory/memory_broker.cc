@@ -1,25 +1,17 @@
 #include "broker/memory/memory_broker.h"
 
-#include <chrono>
 #include <random>
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
+
 namespace herald::broker {
 
 namespace {
-int64_t wallNowMs() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-int64_t steadyNowNs() {
-  using namespace std::chrono;
-  return duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
-}
-int64_t steadyMs() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
-}
+using base::steadyNowMs;
+using base::steadyNowNs;
+using base::wallNowMs;
 // An idle channel without history is kept this long, so offsets stay stable
 // for a publisher between subscribers.
 constexpr uint32_t kMinIdleKeepS = 300;
@@ -66,7 +58,7 @@ MemoryBroker::Channel& MemoryBroker::channelLocked(Shard& shard, std::string_vie
 
 MemoryBroker::Channel& MemoryBroker::readLocked(Shard& shard, std::string_view channel,
                                                 Position* position, std::vector<PublicationPtr>* dropped) {
-  int64_t now_ms = steadyMs();
+  int64_t now_ms = steadyNowMs();
   Channel& ch = channelLocked(shard, channel, now_ms);
   expireHistory(ch, now_ms, dropped);
   position->offset = ch.offset;
@@ -106,7 +98,7 @@ void MemoryBroker::publish(const PublishRequest& request,
   Shard& shard = shardFor(request.channel);
   {
     std::lock_guard lock(shard.mu);
-    int64_t now_ms = steadyMs();
+    int64_t now_ms = steadyNowMs();
     Channel& ch = channelLocked(shard, request.channel, now_ms);
     ch.ttl_s = std::max(ch.ttl_s, std::max(request.history_ttl_s, kMinIdleKeepS));
     result.epoch = ch.epoch;
@@ -180,7 +172,7 @@ void MemoryBroker::unsubscribe(std::string_view channel, unsigned worker) {
   auto it = shard.channels.find(channel);
   if (it == shard.channels.end()) return;
   it->second.workers &= ~(uint64_t{1} << worker);
-  it->second.last_active_ms = steadyMs();
+  it->second.last_active_ms = steadyNowMs();
 }
 
 void MemoryBroker::history(const HistoryRequest& request,
@@ -235,7 +227,7 @@ void MemoryBroker::addPresence(std::string_view channel, const ClientInfo& clien
   count(Operation::kAddPresence);
   Shard& shard = shardFor(channel);
   std::lock_guard lock(shard.mu);
-  Channel& ch = channelLocked(shard, channel, steadyMs());
+  Channel& ch = channelLocked(shard, channel, steadyNowMs());
   if (!ch.presence) ch.presence = std::make_unique<Presence>();
   auto [it, fresh] = ch.presence->clients.try_emplace(client.client, client);
   if (!fresh) return;
@@ -258,7 +250,7 @@ void MemoryBroker::removePresence(std::string_view channel, std::string_view cli
   auto uit = p.users.find(gone.user);
   if (uit != p.users.end() && --uit->second == 0) p.users.erase(uit);
   if (p.clients.empty()) ch.presence.reset();
-  ch.last_active_ms = steadyMs();
+  ch.last_active_ms = steadyNowMs();
   if (notify) notifyPresence(ch, channel, Publication::Kind::kLeave, gone);
 }
 
