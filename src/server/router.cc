@@ -92,11 +92,17 @@ std::string Router::renderMetrics(bool close) {
   return response;
 }
 
+// WebSocket and SSE follow the same Origin rule; true if this request was
+// refused (403 JSON, counted).
+bool Router::refusedOrigin(const http::Request& request, http::HttpConnection& conn) {
+  if (http::originAllowed(request, hub_.node().config().server)) return false;
+  hub_.metrics().reject(metrics::Rejection::kOrigin);
+  conn.respond(http::originRefusedResponse(), false);
+  return true;
+}
+
 void Router::upgradeWebSocket(const http::Request& request, http::HttpConnection& conn, bool echo) {
-  if (!http::originAllowed(request, hub_.node().config().server)) {
-    hub_.metrics().reject(metrics::Rejection::kOrigin);
-    return conn.respond(http::originRefusedResponse(), false);
-  }
+  if (refusedOrigin(request, conn)) return;
   ws::HandshakeResult hs = ws::acceptHandshake(request, true);
   if (hs.status != 101) {
     hub_.metrics().reject(metrics::Rejection::kWsHandshake);
@@ -170,10 +176,7 @@ void Router::serveSse(const http::Request& request, http::HttpConnection& conn) 
   };
   // The same Origin rule as a WebSocket upgrade: a page from an origin not
   // on the list can neither open nor preflight a stream.
-  if (!http::originAllowed(request, hub_.node().config().server)) {
-    hub_.metrics().reject(metrics::Rejection::kOrigin);
-    return conn.respond(http::originRefusedResponse(), false);
-  }
+  if (refusedOrigin(request, conn)) return;
   // CORS: EventSource sends no custom headers, so browsers do not preflight
   // it; a polyfill that sends Authorization does, and gets its answer here.
   std::string cors;
@@ -197,27 +200,28 @@ void Router::serveSse(const http::Request& request, http::HttpConnection& conn) 
     return refuse(400, 107, "malformed query string");
   }
   if (stream.token.empty()) stream.token = http::bearerToken(request);
-  std::string_view rest = channels;
-  for (bool more = !rest.empty(); more;) {
-    size_t comma = rest.find(',');
-    std::string_view channel = rest.substr(0, comma);
-    more = comma != std::string_view::npos;
-    if (more) rest.remove_prefix(comma + 1);
-    // An empty name ("a,,b", "a,") is a mistake in the URL, not a wildcard.
-    if (!core::validChannelName(channel)) return refuse(400, 102, "invalid channel name");
+  // Each channel once, in the order given; an empty name ("a,,b", "a,") is
+  // a mistake in the URL, not a wildcard.
+  auto add = [&stream](std::string_view channel) {
+    if (!core::validChannelName(channel)) return false;
     if (std::find(stream.channels.begin(), stream.channels.end(), channel) == stream.channels.end()) {
       stream.channels.emplace_back(channel);
     }
+    return true;
+  };
+  std::string_view rest = channels;
+  for (bool more = !rest.empty(); more;) {
+    size_t comma = rest.find(',');
+    more = comma != std::string_view::npos;
+    if (!add(rest.substr(0, comma))) return refuse(400, 102, "invalid channel name");
+    if (more) rest.remove_prefix(comma + 1);
   }
   // In `channels` a comma always separates; a user-limited channel with
   // several users ("dm:#42,43") comes whole in a `channel` parameter.
   std::string one;
   for (std::string_view raw : request.queryParams("channel")) {
     if (!http::percentDecode(raw, &one)) return refuse(400, 107, "malformed query string");
-    if (!core::validChannelName(one)) return refuse(400, 102, "invalid channel name");
-    if (std::find(stream.channels.begin(), stream.channels.end(), one) == stream.channels.end()) {
-      stream.channels.push_back(one);
-    }
+    if (!add(one)) return refuse(400, 102, "invalid channel name");
   }
   if (stream.channels.empty()) return refuse(400, 107, "channels required");
   if (stream.channels.size() > hub_.node().config().limits.max_channels_per_connection) {

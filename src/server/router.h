@@ -39,6 +39,7 @@ class Router : public http::Router {
   void upgradeWebSocket(const http::Request& request, http::HttpConnection& conn, bool echo);
   void serveApi(const http::Request& request, http::HttpConnection& conn);
   void serveSse(const http::Request& request, http::HttpConnection& conn);
+  bool refusedOrigin(const http::Request& request, http::HttpConnection& conn);
   std::string renderMetrics(bool close);
 
   core::Hub& hub_;
